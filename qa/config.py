@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # --- chunking ---------------------------------------------------------------------
     chunk_size: int = Field(800, ge=50, le=8000, description="Passage size in characters.")
     chunk_overlap: int = Field(120, ge=0, description="Overlap between passages (characters).")
+    max_file_bytes: int = Field(
+        20_000_000, ge=1, description="Source files larger than this are skipped (named)."
+    )
 
     # --- retrieval --------------------------------------------------------------------
     default_k: int = Field(5, ge=1, le=50)
@@ -59,6 +62,13 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(1.0, ge=0)
     lexical_weight: float = Field(1.0, ge=0)
+    foreign_lexical_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of the BM25 weight kept for questions in another language than "
+        "the sources (times the share of query words the corpus knows).",
+    )
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
         "auto", description="FAISS index type; auto picks by corpus size."
     )

@@ -1,0 +1,127 @@
+"""One error shape for every failure: ``{"error": {"code", "message", "details"}}``.
+
+Clients (the widget, scripts) branch on ``code``; nothing in a body ever echoes request
+input verbatim or names a file-system path, and a 500 says nothing about internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("qa.api")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """Raised by routes and dependencies for an expected failure with a known status."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Sequence[dict[str, Any]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = list(details)
+        self.headers = headers
+
+
+def clean(text: object) -> str:
+    """Make any value safe to put in a UTF-8 JSON body (lone surrogates become '?')."""
+    return str(text).encode("utf-8", "replace").decode("utf-8")
+
+
+def error_json(
+    status: int,
+    code: str,
+    message: str,
+    details: Iterable[dict[str, Any]] = (),
+    headers: dict[str, str] | None = None,
+    request_id: str | None = None,
+) -> JSONResponse:
+    """Build the standard error response."""
+    body: dict[str, Any] = {"code": code, "message": message, "details": list(details)}
+    if request_id:
+        body["request_id"] = request_id
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Keep loc/msg/type of pydantic errors; drop ``input`` and ``ctx`` (they echo input)."""
+    out = []
+    for err in errors:
+        loc = [x if isinstance(x, int) else clean(x) for x in err.get("loc", ())]
+        out.append({"loc": loc, "msg": clean(err.get("msg", "")), "type": clean(err.get("type"))})
+    return out
+
+
+def validation_error(loc: Sequence[str | int], msg: str, type_: str) -> RequestValidationError:
+    """A RequestValidationError for checks done in the routes, so they share the 422 shape."""
+    return RequestValidationError([{"loc": tuple(loc), "msg": msg, "type": type_}])
+
+
+async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_json(400, "invalid_json", "The request body is not valid JSON.")
+    return error_json(
+        422, "validation_error", "The request is invalid.", _validation_details(errors)
+    )
+
+
+async def _on_http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code >= 500 else "bad_request")
+    detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    return error_json(exc.status_code, code, clean(detail), headers=exc.headers)
+
+
+async def _on_api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_json(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+    request_id = uuid.uuid4().hex[:16]
+    log.error(
+        "unhandled error %s on %s %s", request_id, request.method, request.url.path, exc_info=exc
+    )
+    return error_json(
+        500, "internal_error", "Internal server error.", request_id=request_id
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception type to the standard error body."""
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(Exception, _on_unhandled)

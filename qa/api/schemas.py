@@ -1,0 +1,247 @@
+"""Request and response bodies of the HTTP API.
+
+They are the public contract (and the OpenAPI docs), so every field carries a description
+and each model an example. Limits that depend on Settings (query length, largest k) are
+checked in the routes and patched into the schema by ``app.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qa.types import Hit, SearchResult
+
+_EXAMPLE_TEXT = "Søknaden må sendes innen 1. mars."
+
+
+class SearchRequest(BaseModel):
+    """Body of ``POST /search``. Strict types: ``"k": "5"`` or ``"k": 5.0`` is an error."""
+
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra={"examples": [{"query": "Når er søknadsfristen?", "k": 5}]},
+    )
+
+    query: str = Field(
+        min_length=1,
+        description="The question or search words, in Norwegian (bokmål or nynorsk) or English.",
+    )
+    k: int | None = Field(
+        None, ge=1, description="How many passages to return; the server default when absent."
+    )
+
+
+class ResultItem(BaseModel):
+    """One ranked passage. ``text == source_text[start:end]`` of ``GET /sources/{source}``."""
+
+    rank: int = Field(description="1-based rank after fusion.")
+    score: float = Field(description="Fused score; higher is better, only comparable per query.")
+    text: str = Field(description="The passage text, exactly as in the source.")
+    source: str = Field(description="Path of the source file, relative to the sources folder.")
+    start: int = Field(description="Character offset of the passage start in the source text.")
+    end: int = Field(description="Character offset just past the passage end.")
+    line_start: int = Field(description="1-based line the passage starts on.")
+    line_end: int = Field(description="1-based line the passage ends on (inclusive).")
+    title: str = Field(description="Title of the source document.")
+
+    @classmethod
+    def from_hit(cls, hit: Hit) -> ResultItem:
+        """Flatten a retriever Hit into the wire shape."""
+        p = hit.passage
+        return cls(
+            rank=hit.rank,
+            score=float(hit.score),
+            text=p.text,
+            source=p.source,
+            start=p.start,
+            end=p.end,
+            line_start=p.line_start,
+            line_end=p.line_end,
+            title=p.title,
+        )
+
+
+class SearchResponse(BaseModel):
+    """Answer to a search: the detected query language and the ranked passages."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "query": "Når er søknadsfristen?",
+                    "language": "nb",
+                    "index_version": "20250101T120000-3f2a",
+                    "results": [
+                        {
+                            "rank": 1,
+                            "score": 0.0328,
+                            "text": _EXAMPLE_TEXT,
+                            "source": "nav/stonad.txt",
+                            "start": 120,
+                            "end": 153,
+                            "line_start": 4,
+                            "line_end": 4,
+                            "title": "Stønad",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    query: str = Field(description="The query as received.")
+    language: str = Field(description='Detected language, ISO 639-1 ("nb", "nn", "en") or "und".')
+    index_version: str = Field(description="Index build the offsets refer to.")
+    results: list[ResultItem]
+
+    @classmethod
+    def from_result(cls, result: SearchResult, index_version: str) -> SearchResponse:
+        """Build the wire shape from a retriever SearchResult."""
+        return cls(
+            query=result.query,
+            language=result.language,
+            index_version=index_version,
+            results=[ResultItem.from_hit(h) for h in result.hits],
+        )
+
+
+class HealthResponse(BaseModel):
+    """Liveness and readiness in one: 200 only once an index is loaded."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "index_version": "20250101T120000-3f2a",
+                    "passages": 1234,
+                    "model": "bundled:multilingual-e5-small",
+                }
+            ]
+        }
+    )
+
+    status: str = Field(description='"ok".')
+    index_version: str = Field(description="Build id of the index being served.")
+    passages: int = Field(description="Number of passages in the index.")
+    model: str = Field(description="Embedding model the index was built with.")
+
+
+class SourceItem(BaseModel):
+    """One indexed source file."""
+
+    path: str = Field(description="Path relative to the sources folder (POSIX separators).")
+    title: str = Field(description="Document title.")
+    passages: int = Field(description="Passages cut from it.")
+    chars: int = Field(description="Length of the decoded text in characters.")
+    encoding: str = Field(description="Encoding the file was decoded from.")
+
+
+class SourcesResponse(BaseModel):
+    """What the served index contains."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "index_version": "20250101T120000-3f2a",
+                    "sources": [
+                        {
+                            "path": "nav/stonad.txt",
+                            "title": "Stønad",
+                            "passages": 12,
+                            "chars": 9120,
+                            "encoding": "utf-8",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    index_version: str
+    sources: list[SourceItem]
+
+
+class SourceTextResponse(BaseModel):
+    """``GET /sources/{path}?format=json``: the text passage offsets refer to."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "path": "nav/stonad.txt",
+                    "title": "Stønad",
+                    "index_version": "20250101T120000-3f2a",
+                    "chars": 33,
+                    "text": _EXAMPLE_TEXT,
+                }
+            ]
+        }
+    )
+
+    path: str
+    title: str
+    index_version: str
+    chars: int
+    text: str = Field(description="Decoded text from the index snapshot.")
+
+
+class ErrorDetail(BaseModel):
+    """One problem with the request (validation errors list one per field)."""
+
+    loc: list[str | int] = Field(default_factory=list, description="Where: e.g. body, query.")
+    msg: str
+    type: str
+
+
+class ErrorInfo(BaseModel):
+    """The error itself: a stable machine code and a human message."""
+
+    code: str = Field(description="Stable code, e.g. validation_error, not_found.")
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list)
+    request_id: str | None = Field(None, description="Set on 500s; quote it to the operators.")
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body has this shape."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "validation_error",
+                        "message": "The request is invalid.",
+                        "details": [
+                            {
+                                "loc": ["body", "query"],
+                                "msg": "query must not be blank",
+                                "type": "blank",
+                            }
+                        ],
+                    }
+                }
+            ]
+        }
+    )
+
+    error: ErrorInfo
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entry documenting the error body for the given status codes."""
+    text = {
+        400: "Malformed request (invalid JSON, invalid UTF-8, unsafe path).",
+        401: "Missing or wrong API key.",
+        404: "Not found.",
+        409: "The index changed since the given version.",
+        413: "Request body too large.",
+        422: "Invalid parameters.",
+        429: "Too many requests; see Retry-After.",
+        503: "No index loaded yet.",
+    }
+    return {c: {"model": ErrorResponse, "description": text.get(c, "Error.")} for c in codes}

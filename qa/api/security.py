@@ -1,0 +1,100 @@
+"""API key check and the security headers every response carries.
+
+Policy (see docs/API.md): when ``settings.api_key`` is set, ``/search`` and ``/sources*``
+need it. ``/health`` (probes), the static widget/demo/view files and ``/docs`` +
+``/openapi.json`` stay open: they carry no indexed data, and a browser cannot attach a
+header to a ``<script src>`` or page load anyway.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qa.api.errors import ApiError
+
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="The key set in QA_API_KEY."
+)
+_bearer = HTTPBearer(auto_error=False, description="Alternative: Authorization: Bearer <key>.")
+
+# Pages may load their own script/style files and call this API; nothing else.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors {ancestors}"
+)
+# Swagger UI is an inline script plus assets from a CDN.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "img-src 'self' data: https://fastapi.tiangolo.com; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+# Data responses (JSON, text/plain) are never rendered as a document.
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def page_headers(frame_ancestors: list[str] | None = None) -> dict[str, str]:
+    """Headers for an HTML page; ``frame_ancestors`` are extra origins that may embed it."""
+    ancestors = " ".join(["'self'", *(frame_ancestors or [])])
+    headers = {"Content-Security-Policy": PAGE_CSP.format(ancestors=ancestors)}
+    if not frame_ancestors:
+        # X-Frame-Options cannot name other origins; frame-ancestors covers modern browsers.
+        headers["X-Frame-Options"] = "SAMEORIGIN"
+    return headers
+
+
+def _same_key(given: str, expected: str) -> bool:
+    """Constant-time comparison on bytes (compare_digest on str rejects non-ASCII)."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
+
+
+async def require_api_key(
+    request: Request,
+    x_api_key: Annotated[str | None, Depends(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Dependency added to the protected routers only when a key is configured."""
+    secret = request.app.state.settings.api_key
+    if secret is None:
+        return
+    expected = secret.get_secret_value()
+    given = x_api_key if x_api_key is not None else (bearer.credentials if bearer else None)
+    if given is None or not _same_key(given, expected):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "A valid API key is required (X-API-Key header or Authorization: Bearer).",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+class SecurityHeadersMiddleware:
+    """Adds default security headers unless the route already chose its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("Cache-Control", "no-store")
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = API_CSP
+                    headers.setdefault("X-Frame-Options", "DENY")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

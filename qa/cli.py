@@ -1,0 +1,203 @@
+"""The ``qa`` command: index, serve, ask, eval, model.
+
+Heavy imports (torch, FAISS) happen inside the commands, so ``qa --help`` is instant.
+Exit status: 0 success; 1 failure (message names the file or folder and what to run);
+2 usage error; 3 ``qa index`` finished but skipped some files (each named on stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_SKIPPED = 3
+
+
+def _settings(**overrides: Any):  # type: ignore[no-untyped-def]
+    """Settings from the environment, with the options the user gave on top."""
+    from pydantic import ValidationError
+
+    from qa.config import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise click.UsageError(f"invalid setting: {exc}") from exc
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+def _embedder(settings):  # type: ignore[no-untyped-def]
+    from qa.embedding import load_embedder
+
+    try:
+        return load_embedder(settings)
+    except Exception as exc:  # the message names the model; a traceback helps nobody here
+        _fail(f"could not load the model {settings.model!r}: {exc}")
+
+
+def _build(settings, embedder, rebuild: bool = False, progress: bool = True):  # type: ignore[no-untyped-def]
+    from qa.index import IndexProblem, build_index
+
+    try:
+        report = build_index(settings, embedder, progress=progress, rebuild=rebuild)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    except IndexProblem as exc:
+        _fail(str(exc))
+    for s in report.skipped:
+        click.secho(f"warning: skipped {s.path}: {s.reason}", fg="yellow", err=True)
+    state = "updated" if report.changed else "already up to date"
+    click.echo(
+        f"index {state}: {report.sources} sources, {report.passages} passages "
+        f"({report.embedded} embedded, {report.reused} reused, {len(report.removed)} removed, "
+        f"{len(report.skipped)} skipped) in {report.seconds:.1f}s -> {settings.index_dir}",
+        err=True,
+    )
+    return report
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@click.version_option(package_name="qa")
+def cli(verbose: bool) -> None:
+    """Question-answering search over Norwegian public-sector documents.
+
+    Settings come from QA_* environment variables (see the README); options override them.
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command("index")
+@click.option("--sources", type=click.Path(path_type=Path), help="Source folder [sources/].")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [index/].")
+@click.option("--rebuild", is_flag=True, help="Re-embed every file, not only changed ones.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def index_cmd(sources: Path | None, index_dir: Path | None, rebuild: bool, quiet: bool) -> None:
+    """Index the text files of the sources folder (only changed files are re-embedded).
+
+    Exits with status 3 when some files were skipped (each is named in a warning).
+    """
+    settings = _settings(sources_dir=sources, index_dir=index_dir)
+    if not Path(settings.sources_dir).is_dir():
+        _fail(f"sources folder not found: {settings.sources_dir}")
+    report = _build(settings, _embedder(settings), rebuild=rebuild, progress=not quiet)
+    if report.skipped:
+        sys.exit(EXIT_SKIPPED)
+
+
+@cli.command("serve")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder.")
+@click.option("--sources", type=click.Path(path_type=Path), help="Sources, to build a missing index.")
+@click.option("--host", help="Interface to listen on [127.0.0.1].")
+@click.option("--port", type=int, help="Port [8000].")
+def serve_cmd(index_dir: Path | None, sources: Path | None, host: str | None,
+              port: int | None) -> None:
+    """Serve the search API, the widget and the demo page (builds the index if missing)."""
+    from qa.index import current_version
+
+    settings = _settings(index_dir=index_dir, sources_dir=sources, host=host, port=port)
+    if current_version(settings.index_dir) is None:
+        if not settings.build_if_missing:
+            _fail(f"no index in {settings.index_dir}: run `qa index --index {settings.index_dir}`")
+        click.echo(f"no index in {settings.index_dir}: building it first", err=True)
+        _build(settings, _embedder(settings))
+    from qa.api.app import run_server
+
+    run_server(settings)
+
+
+@cli.command("ask")
+@click.argument("question")
+@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True)
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of text.")
+def ask_cmd(question: str, k: int, index_dir: Path | None, as_json: bool) -> None:
+    """Ask a question in the terminal: the best passages, each with its citation."""
+    from qa.index import IndexProblem
+    from qa.retriever import Retriever
+
+    if not question.strip():
+        raise click.UsageError("the question is empty")
+    settings = _settings(index_dir=index_dir)
+    try:
+        result = Retriever.load(settings.index_dir, settings, _embedder(settings)).search(
+            question, k
+        )
+    except IndexProblem as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(result_to_dict(result), ensure_ascii=False, indent=2))
+        return
+    click.secho(f"{question}  [{result.language}]", bold=True)
+    if not result.hits:
+        click.echo("no passages found")
+    for hit in result.hits:
+        p = hit.passage
+        click.echo()
+        click.secho(
+            f"{hit.rank}. {p.source}:{p.line_start}-{p.line_end} "
+            f"[chars {p.start}-{p.end}]  score {hit.score:.4f}",
+            fg="cyan",
+        )
+        click.secho(f"   {p.title}", dim=True)
+        for line in p.text.splitlines():
+            click.echo(f"   {line}")
+
+
+def result_to_dict(result) -> dict:  # type: ignore[no-untyped-def]
+    """The JSON shape the API answers with (so `qa ask --json` and the API agree)."""
+    return {
+        "query": result.query,
+        "language": result.language,
+        "results": [
+            {
+                "rank": h.rank,
+                "score": h.score,
+                "text": h.passage.text,
+                "source": h.passage.source,
+                "start": h.passage.start,
+                "end": h.passage.end,
+                "line_start": h.passage.line_start,
+                "line_end": h.passage.line_end,
+                "title": h.passage.title,
+            }
+            for h in result.hits
+        ],
+    }
+
+
+@cli.command("model")
+@click.option("--force", is_flag=True, help="Convert again even if the cache has it.")
+def model_cmd(force: bool) -> None:
+    """Convert the bundled multilingual-e5-small weights to a sentence-transformers folder."""
+    from qa.model import ensure_bundled_model
+
+    settings = _settings()
+    path = ensure_bundled_model(Path(settings.cache_dir), force=force)
+    click.echo(f"model ready: {path}")
+
+
+def _register_eval() -> None:
+    try:
+        from qa.eval_cli import eval_command
+    except ImportError:  # the eval module is optional at import time of the CLI
+        return
+    cli.add_command(eval_command, "eval")
+
+
+_register_eval()
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,313 @@
+"""Retrieval quality over a gold question file, through the same Retriever the API serves.
+
+Every figure comes from ranx, fed with one qrels/run pair per question: the "documents" are
+source files (hit, MRR, nDCG, recall) or answer-bearing passages (answer@k). A file's rank is
+the rank of its first passage in the hit list; later passages of the same file become
+non-relevant fillers so that ranks stay the passage ranks the user sees.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from qa.types import Hit, Passage, SearchResult
+
+CURVE_K = 10  # recall@1..CURVE_K is plotted; MRR and nDCG are cut at 10 too
+BATCH = 64
+LANGS = ("nb", "nn", "en")
+
+
+def metric_names(k: int) -> list[str]:
+    """The reported metrics, in display order (``recall@k`` follows ``--k``)."""
+    return ["hit@1", "hit@5", "mrr@10", "ndcg@10", f"recall@{k}", "answer@1", "answer@5"]
+
+
+@dataclass(frozen=True, slots=True)
+class GoldQuestion:
+    """One line of a gold file; ``answerable`` is False when the sources hold no answer."""
+
+    id: str
+    question: str
+    lang: str
+    source: str | None
+    answer: str | None
+    answer_start: int | None = None
+    answerable: bool = True
+
+
+def load_gold(path: Path) -> list[GoldQuestion]:
+    """Read a JSON Lines gold file; a line with ``answerable: false`` or no source is unanswerable."""
+    out: list[GoldQuestion] = []
+    seen: set[str] = set()
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            qid, question = str(row["id"]), str(row["question"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{n}: not a gold question ({exc})") from exc
+        if qid in seen:
+            raise ValueError(f"{path}:{n}: duplicate id {qid!r}")
+        seen.add(qid)
+        source, answer = row.get("source") or None, row.get("answer") or None
+        answerable = bool(row.get("answerable", True)) and source is not None
+        if answerable and answer is None:
+            raise ValueError(f"{path}:{n}: answerable question {qid!r} has no answer")
+        out.append(GoldQuestion(qid, question, str(row.get("lang", "und")), source, answer,
+                                row.get("answer_start"), answerable))
+    return out
+
+
+class Searcher(Protocol):
+    """What evaluation needs: a Retriever, or the HTTP client below. ``search_batch`` optional."""
+
+    def search(self, query: str, k: int = 5) -> SearchResult: ...
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _result_rows(q: GoldQuestion, hits: list[Hit]) -> list[dict]:
+    gold_answer = _norm(q.answer) if q.answerable and q.answer else None
+    rows = []
+    for pos, h in enumerate(hits, 1):
+        p = h.passage
+        rows.append({
+            "rank": pos, "score": float(h.score), "source": p.source, "start": p.start,
+            "end": p.end, "line_start": p.line_start, "line_end": p.line_end, "title": p.title,
+            "text": p.text, "from_gold": q.answerable and p.source == q.source,
+            "has_answer": bool(gold_answer and p.source == q.source
+                               and gold_answer in _norm(p.text)),
+        })
+    return rows
+
+
+def run_questions(searcher: Searcher, questions: list[GoldQuestion], depth: int,
+                  progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Ask every question; results from ``search_batch`` when there is one, latency from singles.
+
+    A single ``search`` per question is always timed (after one warm-up query), since a batch
+    hides the per-request cost a user of the API pays.
+    """
+    texts = [q.question for q in questions]
+    if texts:
+        searcher.search(texts[0], depth)  # warm-up: lazy loads, caches
+    batch = getattr(searcher, "search_batch", None)
+    results: list[SearchResult | None] = [None] * len(texts)
+    if batch is not None:
+        for lo in range(0, len(texts), BATCH):
+            results[lo:lo + BATCH] = batch(texts[lo:lo + BATCH], depth)
+    latencies: list[float] = []
+    for i, text in enumerate(texts):
+        t0 = time.perf_counter()
+        single = searcher.search(text, depth)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        if results[i] is None:
+            results[i] = single
+        if progress:
+            progress(1)
+    records = []
+    for q, res, ms in zip(questions, results, latencies, strict=True):
+        assert res is not None
+        records.append({
+            "id": q.id, "question": q.question, "lang": q.lang, "source": q.source,
+            "answer": q.answer, "answerable": q.answerable, "detected_language": res.language,
+            "latency_ms": round(ms, 3), "results": _result_rows(q, res.hits[:depth]),
+        })
+    return records
+
+
+def _first_rank(rows: list[dict], key: str) -> int | None:
+    return next((r["rank"] for r in rows if r[key]), None)
+
+
+def _runs(records: list[dict]) -> tuple[dict, dict, dict, dict]:
+    """File-level and answer-level qrels/runs (ranx dicts) for the answerable records."""
+    fq: dict = {}
+    fr: dict = {}
+    aq: dict = {}
+    ar: dict = {}
+    for rec in records:
+        qid, rows, n = rec["id"], rec["results"], len(rec["results"])
+        fq[qid], aq[qid] = {rec["source"]: 1}, {"ANSWER": 1}
+        files: dict[str, float] = {}
+        answers: dict[str, float] = {}
+        for r in rows:
+            score = float(n - r["rank"] + 1)  # distinct, decreasing: ranx keeps our order
+            doc = r["source"] if r["source"] not in files else f"#{r['rank']}"
+            files[doc] = score
+            first = r["has_answer"] and "ANSWER" not in answers
+            answers["ANSWER" if first else f"#{r['rank']}"] = score
+        fr[qid], ar[qid] = files, answers
+    return fq, fr, aq, ar
+
+
+def _ranx_name(metric: str) -> tuple[str, str]:
+    """Our metric name -> (which run, ranx metric)."""
+    name, cut = metric.split("@")
+    if name == "answer":
+        return "answer", f"hit_rate@{cut}"
+    return "file", {"hit": "hit_rate", "mrr": "mrr", "ndcg": "ndcg", "recall": "recall"}[
+        name] + f"@{cut}"
+
+
+def ranx_scores(records: list[dict], metrics: list[str]) -> dict[str, dict[str, float]]:
+    """Per-question scores {metric: {qid: value}} computed by ranx (answerable records only)."""
+    from ranx import Qrels, Run, evaluate
+
+    recs = [r for r in records if r["answerable"]]
+    out: dict[str, dict[str, float]] = {m: {} for m in metrics}
+    if not recs:
+        return out
+    fq, fr, aq, ar = _runs(recs)
+    pairs = {"file": (fq, fr), "answer": (aq, ar)}
+    for which, (qrels, run_dict) in pairs.items():
+        wanted = {m: _ranx_name(m)[1] for m in metrics if _ranx_name(m)[0] == which}
+        if not wanted:
+            continue
+        run = Run(run_dict)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numba's uint64 -> int64 cast notice
+            evaluate(Qrels(qrels), run, sorted(set(wanted.values())) + ["hit_rate@1"],
+                     make_comparable=True)
+        for ours, theirs in wanted.items():
+            out[ours] = {q: float(v) for q, v in run.scores[theirs].items()}
+    return out
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    vals = list(values)
+    return float(np.mean(vals)) if vals else None
+
+
+def summarise(records: list[dict], k: int) -> dict[str, Any]:
+    """Metrics overall and per language, the recall curve, latency, unanswerable questions."""
+    names = metric_names(k)
+    curve_names = [f"recall@{i}" for i in range(1, CURVE_K + 1)]
+    per_q = ranx_scores(records, sorted(set(names + curve_names)))
+    for rec in records:
+        rec["file_rank"] = _first_rank(rec["results"], "from_gold")
+        rec["answer_rank"] = _first_rank(rec["results"], "has_answer")
+        rec["scores"] = {m: per_q[m][rec["id"]] for m in names} if rec["answerable"] else {}
+    langs = ["all"] + [g for g in LANGS if any(r["lang"] == g for r in records)]
+    langs += sorted({r["lang"] for r in records} - set(langs))
+    metrics: dict[str, dict] = {}
+    curve: dict[str, list] = {}
+    for lang in langs:
+        ids = [r["id"] for r in records if r["answerable"] and lang in ("all", r["lang"])]
+        metrics[lang] = {"n": len(ids)} | {m: _mean(per_q[m][i] for i in ids) for m in names}
+        curve[lang] = [_mean(per_q[m][i] for i in ids) for m in curve_names]
+    lat = np.array([r["latency_ms"] for r in records], dtype=float)
+    latency = {"n": int(lat.size)} | ({
+        f"p{p}": float(np.percentile(lat, p)) for p in (50, 95, 99)
+    } | {"mean": float(lat.mean()), "max": float(lat.max())} if lat.size else {})
+    return {"k": k, "n_questions": len(records),
+            "n_answerable": sum(r["answerable"] for r in records),
+            "metrics": metrics, "recall_curve": curve, "latency_ms": latency,
+            "unanswerable": _unanswerable(records)}
+
+
+def _top(rec: dict) -> float | None:
+    return rec["results"][0]["score"] if rec["results"] else None
+
+
+def _unanswerable(records: list[dict]) -> dict[str, Any]:
+    """What questions without an answer got, against the top scores of answerable ones.
+
+    A retriever that cannot say "no answer" is only as good as this gap: if unanswerable
+    questions score like answerable ones, no score threshold will separate them.
+    """
+    tops = [s for r in records if r["answerable"] if (s := _top(r)) is not None]
+    rows = [{"id": r["id"], "question": r["question"], "lang": r["lang"], "top_score": _top(r),
+             "top_source": r["results"][0]["source"] if r["results"] else None}
+            for r in records if not r["answerable"]]
+    scores = [r["top_score"] for r in rows if r["top_score"] is not None]
+    return {"n": len(rows), "questions": rows,
+            "top_score_mean": _mean(scores), "top_score_max": max(scores, default=None),
+            "answerable_top_score_median": float(np.median(tops)) if tops else None,
+            "answerable_top_score_min": min(tops, default=None)}
+
+
+def evaluate_searcher(searcher: Searcher, questions: list[GoldQuestion], k: int = 10,
+                      progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Run the gold questions and summarise; the dict is what ``results.json`` holds."""
+    records = run_questions(searcher, questions, max(k, CURVE_K), progress)
+    return summarise(records, k) | {"questions": records}
+
+
+def parse_floor(spec: str) -> tuple[str, str, float]:
+    """``hit@5=0.9`` or ``en:hit@5=0.8`` -> (group, metric, floor)."""
+    try:
+        left, value = spec.split("=", 1)
+        group, _, metric = left.rpartition(":")
+        name, cut = metric.strip().split("@")
+        if name not in {"hit", "mrr", "ndcg", "recall", "answer"} or not cut.isdigit():
+            raise ValueError
+        return (group.strip() or "all", metric.strip(), float(value))
+    except ValueError as exc:
+        raise ValueError(f"bad floor {spec!r}: expected METRIC=VALUE, e.g. hit@5=0.9 "
+                         "or en:answer@5=0.8") from exc
+
+
+def check_floors(result: dict, floors: list[tuple[str, str, float]]) -> list[str]:
+    """One message per floor the result falls below (or cannot show it meets)."""
+    failures = []
+    for group, metric, floor in floors:
+        value = result["metrics"].get(group, {}).get(metric)
+        if value is None:
+            failures.append(f"{group}:{metric} is not in the results (floor {floor})")
+        elif value < floor:
+            failures.append(f"{group}:{metric} = {value:.3f} is below the floor {floor}")
+    return failures
+
+
+def compare_results(a: dict, b: dict, stat_test: str = "fisher") -> dict[str, Any]:
+    """Paired significance test (ranx.compare) of two results.json files on shared questions."""
+    from ranx import Qrels, Run, compare
+
+    k = min(a["k"], b["k"])
+    names = metric_names(k)
+    by_id = {r["id"]: r for r in b["questions"] if r["answerable"]}
+    shared = [r for r in a["questions"] if r["answerable"] and r["id"] in by_id]
+    if not shared:
+        raise ValueError("the two results have no answerable question in common")
+    recs_b = [by_id[r["id"]] for r in shared]
+    name_a, name_b = a.get("name") or "A", b.get("name") or "B"
+    if name_a == name_b:
+        name_a, name_b = f"A: {name_a}", f"B: {name_b}"
+    fq, fa, aq, aa = _runs(shared)
+    _, fb, _, ab = _runs(recs_b)
+    rows: dict[str, dict] = {}
+    for which, qrels, ra, rb in (("file", fq, fa, fb), ("answer", aq, aa, ab)):
+        wanted = {m: _ranx_name(m)[1] for m in names if _ranx_name(m)[0] == which}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = compare(Qrels(qrels), [Run(ra, name=name_a), Run(rb, name=name_b)],
+                             sorted(set(wanted.values())), stat_test=stat_test,
+                             rounding_digits=4, make_comparable=True).to_dict()
+        for ours, theirs in wanted.items():
+            va = report[name_a]["scores"][theirs]
+            vb = report[name_b]["scores"][theirs]
+            rows[ours] = {"a": va, "b": vb, "delta": vb - va,
+                          "p": report[name_a]["comparisons"][name_b][theirs]}
+    return {"a": name_a, "b": name_b, "n": len(shared), "test": stat_test,
+            "rows": {m: rows[m] for m in names}}
+
+
+def result_from_search(query: str, data: dict) -> SearchResult:
+    """The API's /search JSON back into a SearchResult."""
+    hits = [Hit(Passage(r["source"], int(r["start"]), int(r["end"]), r["text"],
+                        int(r.get("line_start", 0)), int(r.get("line_end", 0)),
+                        r.get("title") or ""), float(r["score"]), int(r.get("rank", i)))
+            for i, r in enumerate(data.get("results", []), 1)]
+    return SearchResult(data.get("query", query), data.get("language", "und"), hits)

@@ -1,0 +1,361 @@
+"""Build, update and load the index folder.
+
+Layout (a person can open every file)::
+
+    index/current -> builds/<build-id>      symlink, swapped atomically
+    index/builds/<build-id>/manifest.json   model, dimension, chunking, source hashes, versions
+                            passages.jsonl  one passage a line (source, offsets, lines, text)
+                            sources.jsonl   the decoded text of every source (citations)
+                            embeddings.npy  passage vectors (reused for unchanged files)
+                            dense.faiss     FAISS index
+                            lexical/        bm25s files
+
+A build is written to ``builds/.tmp-<id>``, renamed when complete, and only then does
+``current`` point at it; a reader, or a crash (kill, full disk) halfway, never sees half an
+index. Re-running re-embeds only files whose bytes changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa import dense
+from qa.chunking import chunk_document
+from qa.config import Settings
+from qa.index_files import (
+    IndexCorrupt,
+    IndexMismatch,
+    IndexNotFound,
+    IndexProblem,
+    check_manifest,
+    read_jsonl,
+    versions,
+    write_json,
+    write_jsonl,
+)
+from qa.language import detect
+from qa.lexical import LexicalIndex
+from qa.sources import Skipped, SourceDoc, scan_sources
+from qa.types import Embedder, Passage
+
+__all__ = [
+    "BuildReport",
+    "IndexBusy",
+    "IndexCorrupt",
+    "IndexMismatch",
+    "IndexNotFound",
+    "IndexProblem",
+    "LoadedIndex",
+    "build_index",
+    "current_version",
+    "load_index",
+]
+
+log = logging.getLogger(__name__)
+FORMAT = 1
+KEEP_BUILDS = 2
+EMBED_BATCH = 256
+
+
+class IndexBusy(IndexProblem):
+    """Another build holds the lock on this index folder."""
+
+
+@dataclass
+class BuildReport:
+    """What a build did; ``changed`` is False when the index was already up to date."""
+
+    build_id: str
+    path: Path
+    sources: int
+    passages: int
+    embedded: int
+    reused: int
+    removed: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    changed: bool = True
+
+
+@dataclass
+class LoadedIndex:
+    """One build, in memory."""
+
+    path: Path
+    manifest: dict
+    passages: list[Passage]
+    texts: dict[str, str]
+    dense: object  # faiss.Index
+    lexical: LexicalIndex
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["build_id"])
+
+
+def current_version(index_dir: Path) -> str | None:
+    """The build id ``current`` points at (cheap: one readlink), or None without an index."""
+    try:
+        return Path(os.readlink(Path(index_dir) / "current")).name
+    except OSError:
+        return None
+
+
+def _chunking(settings: Settings) -> dict:
+    from qa.chunking import SEPARATORS
+
+    return {
+        "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "separators": SEPARATORS,
+    }
+
+
+@contextlib.contextmanager
+def _lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IndexBusy(f"another `qa index` is writing {index_dir}; wait for it") from exc
+        yield
+
+
+def _previous(index_dir: Path, embedder: Embedder, settings: Settings) -> dict[str, tuple]:
+    """sha256 -> (passages, vectors) of the current build, when its model and chunking match."""
+    try:
+        old = load_index(index_dir, settings, embedder, with_search=False)
+    except IndexProblem:
+        return {}
+    if old.manifest.get("chunking") != _chunking(settings):
+        return {}
+    vectors = np.load(old.path / "embeddings.npy", mmap_mode="r")
+    by_source: dict[str, list[int]] = {}
+    for i, p in enumerate(old.passages):
+        by_source.setdefault(p.source, []).append(i)
+    reuse = {}
+    for path, info in old.manifest["sources"].items():
+        rows = by_source.get(path, [])
+        reuse[info["sha256"]] = (path, [old.passages[i] for i in rows], np.array(vectors[rows]))
+    return reuse
+
+
+def _embed(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
+    """Embed in length-sorted batches (less padding) with a progress bar, in input order."""
+    from tqdm import tqdm
+
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with tqdm(total=len(texts), desc="embedding", unit="passage", disable=not progress) as bar:
+        for lo in range(0, len(order), EMBED_BATCH):
+            rows = order[lo : lo + EMBED_BATCH]
+            out[rows] = embedder.embed_passages([texts[i] for i in rows])
+            bar.update(len(rows))
+    return out
+
+
+def _fits(embedder: Embedder):  # type: ignore[no-untyped-def]
+    return lambda text: embedder.count_tokens(text) <= embedder.max_tokens
+
+
+def build_index(
+    settings: Settings, embedder: Embedder, progress: bool = True, rebuild: bool = False
+) -> BuildReport:
+    """Bring the index folder up to date with the sources folder, atomically.
+
+    ``rebuild`` re-embeds everything instead of reusing unchanged files' vectors.
+    """
+    t0 = time.perf_counter()
+    index_dir = Path(settings.index_dir)
+    with _lock(index_dir):
+        docs, skipped = scan_sources(Path(settings.sources_dir), settings.max_file_bytes)
+        reuse = {} if rebuild else _previous(index_dir, embedder, settings)
+        old_id = current_version(index_dir)
+        old_sources = {path for path, _, _ in reuse.values()}
+        passages: list[Passage] = []
+        vectors: list[np.ndarray] = []
+        new: list[tuple[int, Passage]] = []
+        reused = 0
+        for doc in docs:
+            if doc.sha256 in reuse:
+                _, old_passages, old_vecs = reuse[doc.sha256]
+                for p, v in zip(old_passages, old_vecs, strict=True):
+                    passages.append(_rehome(p, doc))
+                    vectors.append(v)
+                reused += len(old_passages)
+                continue
+            for p in chunk_document(doc, settings.chunk_size, settings.chunk_overlap,
+                                    _fits(embedder)):
+                new.append((len(passages), p))
+                passages.append(p)
+                vectors.append(None)  # type: ignore[arg-type]
+        current_paths = {d.path for d in docs}
+        removed = sorted(old_sources - current_paths)
+        unchanged = old_id is not None and not new and not removed and reused == len(passages)
+        unchanged = unchanged and sorted(old_sources) == sorted(current_paths)
+        if unchanged:
+            log.info("index %s is up to date (%d passages)", old_id, len(passages))
+            return BuildReport(old_id, index_dir / "current", len(docs), len(passages), 0,
+                               reused, [], skipped, time.perf_counter() - t0, changed=False)
+        if new:
+            fresh = _embed(embedder, [p.text for _, p in new], progress)
+            for (row, _), vec in zip(new, fresh, strict=True):
+                vectors[row] = vec
+        matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros(
+            (0, embedder.dim), dtype=np.float32)
+        build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        manifest = _manifest(build_id, settings, embedder, docs, passages, skipped, matrix)
+        path = _write_build(index_dir, build_id, manifest, docs, passages, matrix, settings)
+        _swap(index_dir, build_id)
+        _collect(index_dir)
+        report = BuildReport(build_id, path, len(docs), len(passages), len(new), reused,
+                             removed, skipped, time.perf_counter() - t0)
+        log.info("index %s: %d sources, %d passages (%d embedded, %d reused), %d removed",
+                 build_id, len(docs), len(passages), len(new), reused, len(removed))
+        return report
+
+
+def _rehome(p: Passage, doc: SourceDoc) -> Passage:
+    """A reused passage under the file's current name (a moved file keeps its vectors)."""
+    if p.source == doc.path and p.title == doc.title:
+        return p
+    return Passage(doc.path, p.start, p.end, p.text, p.line_start, p.line_end, doc.title)
+
+
+def _manifest(build_id: str, settings: Settings, embedder: Embedder, docs: list[SourceDoc],
+              passages: list[Passage], skipped: list[Skipped], matrix: np.ndarray) -> dict:
+    counts: dict[str, int] = {}
+    for p in passages:
+        counts[p.source] = counts.get(p.source, 0) + 1
+    return {
+        "format": FORMAT,
+        "build_id": build_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": {
+            "name": embedder.name,
+            "fingerprint": embedder.fingerprint,
+            "dim": embedder.dim,
+            "max_tokens": embedder.max_tokens,
+        },
+        "chunking": _chunking(settings),
+        "dense": {"type": dense.choose_type(len(passages), settings.index_type),
+                  "vectors": int(matrix.shape[0])},
+        "lexical": {"library": "bm25s", "stemmer": "norwegian (PyStemmer)"},
+        "passages": len(passages),
+        "sources": {
+            d.path: {
+                "sha256": d.sha256,
+                "encoding": d.encoding,
+                "title": d.title,
+                "language": detect(d.text),
+                "chars": len(d.text),
+                "passages": counts.get(d.path, 0),
+            }
+            for d in docs
+        },
+        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+        "versions": versions(),
+    }
+
+
+def _write_build(index_dir: Path, build_id: str, manifest: dict, docs: list[SourceDoc],
+                 passages: list[Passage], matrix: np.ndarray, settings: Settings) -> Path:
+    builds = index_dir / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    tmp = builds / f".tmp-{build_id}"
+    final = builds / build_id
+    try:
+        tmp.mkdir()
+        write_jsonl(tmp / "passages.jsonl", (_passage_row(p) for p in passages))
+        write_jsonl(tmp / "sources.jsonl", ({"path": d.path, "text": d.text} for d in docs))
+        with open(tmp / "embeddings.npy", "wb") as fh:
+            np.save(fh, matrix)
+            fh.flush()
+            os.fsync(fh.fileno())
+        dense.save(dense.build(matrix, manifest["dense"]["type"]), tmp / "dense.faiss")
+        LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
+        write_json(tmp / "manifest.json", manifest)  # last: its presence marks a whole build
+        os.rename(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise IndexProblem(
+            f"could not write the index in {index_dir} ({exc.strerror or exc}); "
+            "the previous index is unchanged"
+        ) from exc
+    return final
+
+
+def _passage_row(p: Passage) -> dict:
+    return {"source": p.source, "start": p.start, "end": p.end, "line_start": p.line_start,
+            "line_end": p.line_end, "title": p.title, "text": p.text}
+
+
+def _swap(index_dir: Path, build_id: str) -> None:
+    """Point ``current`` at the new build with one atomic rename."""
+    link = index_dir / f".current-{build_id}"
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    os.symlink(Path("builds") / build_id, link)
+    os.replace(link, index_dir / "current")
+    fd = os.open(index_dir, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _collect(index_dir: Path) -> None:
+    """Drop old builds (keeping the previous one for readers mid-swap) and crash leftovers."""
+    keep = current_version(index_dir)
+    builds = sorted((index_dir / "builds").iterdir())
+    done = [b for b in builds if not b.name.startswith(".") and b.name != keep]
+    for old in done[: max(0, len(done) - (KEEP_BUILDS - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+    for tmp in builds:
+        if tmp.name.startswith(".tmp-"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_index(index_dir: Path, settings: Settings, embedder: Embedder,
+               with_search: bool = True) -> LoadedIndex:
+    """Load the current build; refuses one made with another model or that is damaged."""
+    index_dir = Path(index_dir)
+    build = index_dir / "current"
+    if not (build / "manifest.json").is_file():
+        raise IndexNotFound(
+            f"no index in {index_dir}: build it with `qa index --index {index_dir}`"
+        )
+    path = build.resolve()
+    try:
+        manifest = json.loads((path / "manifest.json").read_text("utf-8"))
+        check_manifest(manifest, embedder, index_dir)
+        passages = [Passage(**row) for row in read_jsonl(path / "passages.jsonl")]
+        texts = {row["path"]: row["text"] for row in read_jsonl(path / "sources.jsonl")}
+        if len(passages) != manifest["passages"]:
+            raise ValueError("passages.jsonl does not match the manifest")
+        faiss_index = dense.load(path / "dense.faiss") if with_search else None
+        lexical = LexicalIndex.load(path / "lexical", len(passages)) if with_search else None
+        if with_search and faiss_index.ntotal != len(passages):
+            raise ValueError("dense.faiss does not match passages.jsonl")
+    except IndexMismatch:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexCorrupt(
+            f"the index in {index_dir} is damaged ({type(exc).__name__}: {exc}); "
+            f"rebuild it with `qa index --index {index_dir} --rebuild`"
+        ) from exc
+    return LoadedIndex(path, manifest, passages, texts, faiss_index, lexical)  # type: ignore[arg-type]

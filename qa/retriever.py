@@ -1,0 +1,163 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (BM25) lists fused, near-duplicates dropped.
+
+``Retriever`` answers from one loaded build; ``LiveRetriever`` holds the current one and
+swaps in a rebuilt index without a restart. A caller keeps the Retriever it got for the
+whole request, so a swap never fails a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa import dense, fusion
+from qa.config import Settings
+from qa.index import IndexProblem, LoadedIndex, current_version, load_index
+from qa.language import detect
+from qa.types import Embedder, Hit, Passage, SearchResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """An indexed source file, as listed by ``GET /sources``."""
+
+    path: str
+    title: str
+    passages: int
+    chars: int
+    encoding: str
+    language: str
+
+
+class Retriever:
+    """Search over one index build."""
+
+    def __init__(self, index: LoadedIndex, embedder: Embedder, settings: Settings) -> None:
+        self._index = index
+        self.embedder = embedder
+        self.settings = settings
+        langs = Counter(s["language"] for s in index.manifest["sources"].values())
+        self.corpus_languages = {lang for lang, _ in langs.most_common(3)}
+
+    @classmethod
+    def load(cls, index_dir: Path, settings: Settings, embedder: Embedder) -> Retriever:
+        return cls(load_index(Path(index_dir), settings, embedder), embedder, settings)
+
+    @property
+    def version(self) -> str:
+        return self._index.version
+
+    @property
+    def manifest(self) -> dict:
+        return self._index.manifest
+
+    @property
+    def passages(self) -> list[Passage]:
+        return self._index.passages
+
+    def sources(self) -> list[SourceInfo]:
+        return [
+            SourceInfo(path, s["title"], s["passages"], s["chars"], s["encoding"], s["language"])
+            for path, s in sorted(self._index.manifest["sources"].items())
+        ]
+
+    def source_text(self, path: str) -> str | None:
+        """The indexed text of a source: what citations' offsets refer to."""
+        return self._index.texts.get(path)
+
+    def search(self, query: str, k: int | None = None) -> SearchResult:
+        return self.search_batch([query], k)[0]
+
+    def search_batch(self, queries: list[str], k: int | None = None) -> list[SearchResult]:
+        """Answer several queries, embedding them in one batch."""
+        if not queries:
+            return []
+        vectors = self.embedder.embed_queries(list(queries))
+        return [self.search_vector(q, v, k) for q, v in zip(queries, vectors, strict=True)]
+
+    def search_vector(self, query: str, vector: np.ndarray, k: int | None = None) -> SearchResult:
+        """Answer a query whose embedding is already computed (batched by the caller)."""
+        k = k or self.settings.default_k
+        s = self.settings
+        language = detect(query)
+        n = max(s.candidates, k * 3)
+        ids, _ = dense.search(self._index.dense, vector[None, :], n)
+        dense_ids = [int(i) for i in ids[0] if i >= 0]
+        lex = self._index.lexical
+        lex_ids = [int(i) for i in lex.search(query, n)[0]]
+        w_lex = fusion.lexical_weight(
+            s.lexical_weight, language, self.corpus_languages, lex.coverage(query),
+            s.foreign_lexical_weight,
+        )
+        scores = fusion.rrf([dense_ids, lex_ids], [s.dense_weight, w_lex], s.rrf_k)
+        order = fusion.drop_near_duplicates(fusion.ranked(scores), self.passages, k)
+        dense_rank = {d: r for r, d in enumerate(dense_ids, start=1)}
+        lex_rank = {d: r for r, d in enumerate(lex_ids, start=1)}
+        hits = [
+            Hit(self.passages[d], scores[d], rank, dense_rank.get(d), lex_rank.get(d))
+            for rank, d in enumerate(order, start=1)
+        ]
+        return SearchResult(query=query, language=language, hits=hits)
+
+
+class LiveRetriever:
+    """The current Retriever of an index folder, reloaded when a new build appears."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._current: Retriever | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._current is not None
+
+    def get(self) -> Retriever:
+        current = self._current
+        if current is None:
+            raise IndexProblem("the index is not loaded yet")
+        return current
+
+    def start(self) -> None:
+        """Load the index now (raising what is wrong with it), then watch for new builds."""
+        self._current = Retriever.load(self.settings.index_dir, self.settings, self.embedder)
+        self._thread = threading.Thread(target=self._watch, name="index-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def reload_if_changed(self) -> bool:
+        """Swap in the build ``current`` points at, if it is new; keep the old one on error."""
+        version = current_version(self.settings.index_dir)
+        if version is None or (self._current and self._current.version == version):
+            return False
+        try:
+            fresh = Retriever.load(self.settings.index_dir, self.settings, self.embedder)
+        except IndexProblem as exc:
+            self.last_error = str(exc)
+            log.error("new index not loaded, still serving the previous one: %s", exc)
+            return False
+        self._current = fresh
+        self.last_error = None
+        log.info("now serving index %s (%d passages)", fresh.version, len(fresh.passages))
+        return True
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.settings.reload_interval_s):
+            try:
+                self.reload_if_changed()
+            except Exception:  # the watcher must survive anything and keep serving
+                log.exception("index watch failed")

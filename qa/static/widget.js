@@ -1,0 +1,1137 @@
+/**
+ * <qa-search> — the embeddable search box of the qa service.
+ *
+ * One tag embeds it:
+ *
+ *     <script type="module" src="https://qa.example/widget.js"></script>
+ *     <qa-search></qa-search>
+ *
+ * An ES module with no build step and no dependencies. Everything renders in a Shadow DOM,
+ * so the page's CSS cannot break it and its CSS cannot leak out; it is themed with CSS
+ * custom properties (--qa-accent, --qa-font, ...) and ::part(). See docs/widget.md.
+ *
+ * Safety: every string from the API (passages, titles, paths, error messages) is untrusted
+ * and is only ever put into the page as text nodes (textContent / createTextNode), never
+ * parsed as HTML. Nothing in this file uses innerHTML, outerHTML or insertAdjacentHTML.
+ */
+
+const SCRIPT_URL = new URL(import.meta.url);
+/** The folder widget.js was served from: the API lives beside it (works behind a path prefix). */
+const DEFAULT_ENDPOINT = new URL("./", SCRIPT_URL).href.replace(/\/+$/, "");
+
+const DEBOUNCE_MS = 250;
+const MIN_CHARS = 2;
+const EXCERPT_CHARS = 300;
+
+const LABELS = {
+  nb: {
+    label: "Søk i dokumentene",
+    placeholder: "Søk i dokumentene",
+    searching: "Søker…",
+    noResults: "Ingen treff",
+    noResultsHint: "Prøv andre ord, eller still spørsmålet på en annen måte.",
+    error: "Noe gikk galt",
+    network: "Fikk ikke kontakt med søketjenesten.",
+    results: "Søkeresultater",
+    count: (n) => (n === 1 ? "1 treff" : `${n} treff`),
+    lines: (a, b) => (a === b ? `linje ${a}` : `linje ${a}–${b}`),
+    open: "Åpne kilden",
+    shortcut: "Trykk / for å søke",
+    clear: "Tøm søket",
+    source: "Kilde",
+    loadingSource: "Henter kilden…",
+    jump: "Gå til treffet",
+    badLink: "Lenken mangler kilde eller har ugyldige posisjoner.",
+    stale: "Indeksen er oppdatert etter søket, så markeringen kan ha flyttet seg.",
+    chars: (n) => `${n.toLocaleString("nb-NO")} tegn`,
+  },
+  en: {
+    label: "Search the documents",
+    placeholder: "Search the documents",
+    searching: "Searching…",
+    noResults: "No results",
+    noResultsHint: "Try other words, or ask the question another way.",
+    error: "Something went wrong",
+    network: "Could not reach the search service.",
+    results: "Search results",
+    count: (n) => (n === 1 ? "1 result" : `${n} results`),
+    lines: (a, b) => (a === b ? `line ${a}` : `lines ${a}–${b}`),
+    open: "Open the source",
+    shortcut: "Press / to search",
+    clear: "Clear the search",
+    source: "Source",
+    loadingSource: "Loading the source…",
+    jump: "Go to the passage",
+    badLink: "The link lacks a source or has invalid positions.",
+    stale: "The index was updated after the search, so the marked passage may have moved.",
+    chars: (n) => `${n.toLocaleString("en-GB")} characters`,
+  },
+};
+
+// Words too common to be worth highlighting (question words, articles, prepositions...).
+const STOPWORDS = new Set(
+  (
+    "hvem hva hvor hvordan hvorfor hvilke hvilken hvilket når som er var vart har hadde ble blir " +
+    "bli og i på til av for med om det den de dei en et ei at kan skal vil ville kunne skulle fra " +
+    "ved eller men ikke seg sin sitt sine meg deg oss dem jeg eg du vi me han hun ho der her så " +
+    "da enn også mer mest etter før under over mellom hos uten mot alle noe noen hvis " +
+    "the a an of to in on at for and or is are was were who whom whose what when where which " +
+    "why how did does do done be been being by with from that this these those it its as about " +
+    "into than then there their they them his her he she we you i me my our your not no can " +
+    "could should would will shall has have had any all"
+  ).split(" ")
+);
+
+const WORD_RE = /[\p{L}\p{N}]+(?:['’][\p{L}]+)?/gu;
+const SUFFIXES = ["ene", "ane", "ene", "er", "en", "et", "ar", "a", "e", "s", "ing", "ed"];
+
+/** Highlight terms from a query: lower-cased, stop words dropped, light suffix stripping. */
+export function queryTerms(query) {
+  const terms = new Set();
+  for (const m of String(query).toLowerCase().matchAll(WORD_RE)) {
+    const word = m[0];
+    if (STOPWORDS.has(word)) continue;
+    if (word.length < 2 || (word.length < 3 && !/\p{N}/u.test(word))) continue;
+    let stem = word;
+    for (const suffix of SUFFIXES) {
+      if (stem.endsWith(suffix) && stem.length - suffix.length >= 4) {
+        stem = stem.slice(0, -suffix.length);
+        break;
+      }
+    }
+    terms.add(stem);
+  }
+  return [...terms];
+}
+
+function matchesTerm(word, terms) {
+  const w = word.toLowerCase();
+  for (const t of terms) {
+    if (w.startsWith(t)) return true;
+    if (t.length >= 5 && w.includes(t)) return true; // compounds: "møtet" in "konsultasjonsmøtet"
+  }
+  return false;
+}
+
+/** [start, end) spans of the words in `text` that match one of `terms`. */
+export function matchSpans(text, terms) {
+  const spans = [];
+  if (!terms.length) return spans;
+  for (const m of text.matchAll(WORD_RE)) {
+    if (matchesTerm(m[0], terms)) spans.push([m.index, m.index + m[0].length]);
+  }
+  return spans;
+}
+
+/**
+ * A short excerpt of a passage around its densest cluster of matches.
+ * Returns {text, spans} with spans relative to the excerpt.
+ */
+export function excerpt(passage, terms, size = EXCERPT_CHARS) {
+  const text = String(passage).replace(/\s+/g, " ").trim();
+  let spans = matchSpans(text, terms);
+  if (text.length <= size) return { text, spans };
+  let from = 0;
+  if (spans.length) {
+    // The window of `size` chars that holds the most matches, starting a little before one.
+    let best = -1;
+    for (const [s] of spans) {
+      const start = Math.max(0, Math.min(s - 60, text.length - size));
+      const n = spans.filter(([a, b]) => a >= start && b <= start + size).length;
+      if (n > best) {
+        best = n;
+        from = start;
+      }
+    }
+  }
+  let to = Math.min(text.length, from + size);
+  // Snap to word boundaries.
+  if (from > 0) {
+    const space = text.indexOf(" ", from);
+    if (space !== -1 && space - from < 30) from = space + 1;
+  }
+  if (to < text.length) {
+    const space = text.lastIndexOf(" ", to);
+    if (space > from && to - space < 30) to = space;
+  }
+  const prefix = from > 0 ? "… " : "";
+  const suffix = to < text.length ? " …" : "";
+  const shift = prefix.length - from;
+  spans = spans.filter(([a, b]) => a >= from && b <= to).map(([a, b]) => [a + shift, b + shift]);
+  return { text: prefix + text.slice(from, to) + suffix, spans };
+}
+
+/** Append `text` to `parent` as text nodes, with the spans wrapped in <mark>. Never HTML. */
+function appendHighlighted(parent, text, spans) {
+  let pos = 0;
+  for (const [a, b] of spans) {
+    if (a > pos) parent.append(document.createTextNode(text.slice(pos, a)));
+    const mark = document.createElement("mark");
+    mark.setAttribute("part", "mark");
+    mark.textContent = text.slice(a, b);
+    parent.append(mark);
+    pos = b;
+  }
+  if (pos < text.length) parent.append(document.createTextNode(text.slice(pos)));
+}
+
+/** Build an element: h("a", {href, class: "x"}, "text", child). Strings become text nodes. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    el.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(typeof child === "string" ? document.createTextNode(child) : child);
+  }
+  return el;
+}
+
+function svgIcon(kind) {
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  svg.setAttribute("class", `icon icon-${kind}`);
+  const path = document.createElementNS(NS, "path");
+  path.setAttribute(
+    "d",
+    kind === "search"
+      ? "M10.5 3a7.5 7.5 0 0 1 5.96 12.06l4.24 4.24-1.4 1.4-4.24-4.24A7.5 7.5 0 1 1 10.5 3Zm0 2a5.5 5.5 0 1 0 0 11 5.5 5.5 0 0 0 0-11Z"
+      : "M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4L12 13.4 6.4 19 5 17.6 10.6 12 5 6.4Z"
+  );
+  svg.append(path);
+  return svg;
+}
+
+function fileName(path) {
+  const parts = String(path).split("/");
+  return parts[parts.length - 1] || String(path);
+}
+
+function encodePath(path) {
+  return String(path).split("/").map(encodeURIComponent).join("/");
+}
+
+const CSS = `
+:host {
+  display: block;
+  position: relative;
+  width: 100%;
+  max-width: var(--qa-max-width, 42rem);
+  box-sizing: border-box;
+}
+:host([hidden]) { display: none; }
+*, *::before, *::after { box-sizing: border-box; }
+
+/* Reset everything the page could make us inherit (colour, font, spacing, case...). */
+.root {
+  --_accent: var(--qa-accent, #0b5cad);
+  --_bg: var(--qa-bg, #ffffff);
+  --_fg: var(--qa-fg, #1b1f24);
+  --_muted: var(--qa-muted, #5b6570);
+  --_border: var(--qa-border, #c9d1da);
+  --_radius: var(--qa-radius, 10px);
+  --_mark-bg: var(--qa-mark-bg, #ffe58f);
+  --_mark-fg: var(--qa-mark-fg, inherit);
+  --_active-bg: var(--qa-active-bg, color-mix(in srgb, var(--_accent) 9%, var(--_bg)));
+  --_error: var(--qa-error, #b3261e);
+  all: initial;
+  display: block;
+  position: relative;
+  color: var(--_fg);
+  font-family: var(--qa-font, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif);
+  font-size: var(--qa-font-size, 16px);
+  line-height: 1.45;
+  text-align: start;
+  overflow-wrap: anywhere;
+  -webkit-text-size-adjust: 100%;
+}
+
+.sr-only {
+  position: absolute !important;
+  width: 1px; height: 1px; padding: 0; margin: -1px;
+  overflow: hidden; clip-path: inset(50%); white-space: nowrap; border: 0;
+}
+
+form { margin: 0; }
+.field {
+  display: flex;
+  align-items: center;
+  gap: .5em;
+  min-height: 3em;
+  padding: 0 .5em 0 .85em;
+  background: var(--_bg);
+  border: 1.5px solid var(--_border);
+  border-radius: var(--_radius);
+  box-shadow: 0 1px 2px rgb(0 0 0 / .05);
+  transition: border-color .15s, box-shadow .15s;
+}
+.field:focus-within {
+  border-color: var(--_accent);
+  box-shadow: 0 0 0 3px color-mix(in srgb, var(--_accent) 25%, transparent);
+}
+.icon { width: 1.25em; height: 1.25em; flex: none; fill: currentColor; }
+.icon-search { color: var(--_muted); }
+input {
+  all: unset;
+  flex: 1 1 auto;
+  min-width: 0;
+  height: 2.75em;
+  color: var(--_fg);
+  font: inherit;
+}
+input::placeholder { color: var(--_muted); opacity: 1; }
+input::-webkit-search-cancel-button { display: none; }
+button.clear {
+  all: unset;
+  display: inline-flex; align-items: center; justify-content: center;
+  width: 2em; height: 2em; flex: none;
+  border-radius: 50%;
+  color: var(--_muted);
+  cursor: pointer;
+}
+button.clear:hover { background: color-mix(in srgb, var(--_fg) 8%, transparent); color: var(--_fg); }
+button.clear:focus-visible { outline: 2px solid var(--_accent); outline-offset: 1px; }
+button.clear[hidden] { display: none; }
+kbd {
+  flex: none;
+  font: .75em/1 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  color: var(--_muted);
+  border: 1px solid var(--_border);
+  border-bottom-width: 2px;
+  border-radius: 4px;
+  padding: .25em .45em;
+}
+kbd[hidden] { display: none; }
+.spinner {
+  width: 1.1em; height: 1.1em; flex: none;
+  border: 2px solid color-mix(in srgb, var(--_accent) 25%, transparent);
+  border-top-color: var(--_accent);
+  border-radius: 50%;
+  animation: spin .7s linear infinite;
+}
+.spinner[hidden] { display: none; }
+@keyframes spin { to { transform: rotate(360deg); } }
+@media (prefers-reduced-motion: reduce) { .spinner { animation-duration: 2s; } }
+
+.panel {
+  position: var(--qa-panel-position, relative);
+  z-index: var(--qa-z-index, 10);
+  left: 0; right: 0;
+  margin-top: .4em;
+  max-height: var(--qa-max-height, min(70vh, 36rem));
+  overflow-y: auto;
+  overflow-x: hidden;
+  overscroll-behavior: contain;
+  background: var(--_bg);
+  border: 1px solid var(--_border);
+  border-radius: var(--_radius);
+  box-shadow: 0 8px 24px rgb(0 0 0 / .12);
+}
+.panel[hidden] { display: none; }
+.message {
+  margin: 0;
+  padding: .9em 1em;
+  color: var(--_muted);
+}
+.message[hidden] { display: none; }
+.message strong { display: block; color: var(--_fg); font-weight: 600; }
+.message.error strong { color: var(--_error); }
+.message.loading { display: flex; align-items: center; gap: .6em; }
+.message.loading[hidden] { display: none; }
+
+[role="listbox"] { list-style: none; margin: 0; padding: .25em 0; }
+[role="listbox"]:empty { display: none; }
+[role="listbox"][aria-busy="true"] { opacity: .55; }
+[role="option"] {
+  display: block;
+  margin: 0;
+  padding: .75em 1em .8em;
+  border-left: 3px solid transparent;
+  cursor: pointer;
+}
+[role="option"] + [role="option"] { border-top: 1px solid color-mix(in srgb, var(--_border) 60%, transparent); }
+[role="option"][aria-selected="true"] {
+  background: var(--_active-bg);
+  border-left-color: var(--_accent);
+}
+.title {
+  display: block;
+  margin: 0 0 .2em;
+  font-weight: 600;
+  font-size: 1em;
+  color: var(--_fg);
+}
+.text {
+  display: block;
+  margin: 0 0 .35em;
+  font-size: .9375em;
+  color: var(--_fg);
+}
+mark {
+  all: unset;
+  background: var(--_mark-bg);
+  color: var(--_mark-fg);
+  border-radius: 2px;
+  padding: 0 .08em;
+  box-decoration-break: clone;
+  -webkit-box-decoration-break: clone;
+}
+a.cite {
+  display: inline-flex;
+  align-items: baseline;
+  gap: .35em;
+  font-size: .8125em;
+  color: var(--_accent);
+  text-decoration: underline;
+  text-decoration-thickness: 1px;
+  text-underline-offset: 2px;
+  cursor: pointer;
+}
+a.cite:hover { text-decoration-thickness: 2px; }
+a.cite .sep { color: var(--_muted); }
+`;
+
+let sheet = null;
+function styleFor(root) {
+  // A constructed stylesheet needs no 'unsafe-inline' in the page's Content-Security-Policy.
+  try {
+    if (!sheet) {
+      sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+    }
+    root.adoptedStyleSheets = [sheet];
+  } catch {
+    root.append(h("style", {}, CSS));
+  }
+}
+
+let instances = 0;
+
+export class QaSearch extends HTMLElement {
+  static get observedAttributes() {
+    return ["endpoint", "placeholder", "lang", "k", "api-key", "target"];
+  }
+
+  constructor() {
+    super();
+    this._uid = `qa${++instances}`;
+    this._results = [];
+    this._query = ""; // the query the shown results (or message) belong to
+    this._state = "idle"; // idle | loading | results | empty | error
+    this._active = -1;
+    this._open = false;
+    this._timer = 0;
+    this._controller = null;
+    this._onDocKey = this._onDocKey.bind(this);
+    this._onDocPointer = this._onDocPointer.bind(this);
+
+    const root = this.attachShadow({ mode: "open", delegatesFocus: false });
+    styleFor(root);
+    this._build(root);
+  }
+
+  // --- attributes ---------------------------------------------------------------------
+
+  get endpoint() {
+    const value = (this.getAttribute("endpoint") || "").trim();
+    if (!value) return DEFAULT_ENDPOINT;
+    return new URL(value, document.baseURI).href.replace(/\/+$/, "");
+  }
+
+  get k() {
+    const n = parseInt(this.getAttribute("k") || "", 10);
+    return Number.isFinite(n) && n > 0 ? Math.min(n, 50) : 5;
+  }
+
+  get language() {
+    return (this.getAttribute("lang") || "").toLowerCase().startsWith("en") ? "en" : "nb";
+  }
+
+  get labels() {
+    return LABELS[this.language];
+  }
+
+  attributeChangedCallback(name, oldValue, newValue) {
+    if (oldValue === newValue || !this._input) return;
+    if (name === "lang" || name === "placeholder") this._applyLabels();
+    if (name === "endpoint" || name === "k" || name === "api-key") {
+      this._query = ""; // results came from elsewhere: search again on the next input
+      if (this._input.value.trim().length >= MIN_CHARS) this._schedule(0);
+    }
+    if (name === "lang" || name === "target") this._render();
+  }
+
+  connectedCallback() {
+    document.addEventListener("keydown", this._onDocKey);
+    document.addEventListener("pointerdown", this._onDocPointer, true);
+    this._applyLabels();
+  }
+
+  disconnectedCallback() {
+    document.removeEventListener("keydown", this._onDocKey);
+    document.removeEventListener("pointerdown", this._onDocPointer, true);
+    clearTimeout(this._timer);
+    if (this._controller) this._controller.abort();
+  }
+
+  // --- DOM ----------------------------------------------------------------------------
+
+  _build(root) {
+    const id = (s) => `${this._uid}-${s}`;
+    this._label = h("label", { class: "sr-only", for: id("input") });
+    this._input = h("input", {
+      id: id("input"),
+      part: "input",
+      type: "search",
+      role: "combobox",
+      "aria-autocomplete": "list",
+      "aria-expanded": "false",
+      "aria-controls": id("listbox"),
+      autocomplete: "off",
+      autocapitalize: "off",
+      spellcheck: "false",
+      enterkeyhint: "search",
+      maxlength: "2000",
+    });
+    this._spinner = h("span", { class: "spinner", "aria-hidden": "true", hidden: true });
+    this._clear = h("button", { type: "button", class: "clear", hidden: true }, svgIcon("clear"));
+    this._kbd = h("kbd", { "aria-hidden": "true" }, "/");
+    this._form = h(
+      "form",
+      { role: "search", part: "form", novalidate: true },
+      this._label,
+      h("div", { class: "field", part: "field" }, svgIcon("search"), this._input, this._spinner, this._clear, this._kbd)
+    );
+    this._message = h("div", { class: "message", part: "message", hidden: true });
+    this._listbox = h("ul", { id: id("listbox"), role: "listbox", part: "listbox" });
+    this._panel = h("div", { class: "panel", part: "panel", hidden: true }, this._message, this._listbox);
+    this._live = h("div", { class: "sr-only", role: "status", "aria-live": "polite", "aria-atomic": "true" });
+    this._root = h("div", { class: "root", part: "root" }, this._form, this._panel, this._live);
+    root.append(this._root);
+
+    this._input.addEventListener("input", () => this._onInput());
+    this._input.addEventListener("keydown", (e) => this._onKey(e));
+    this._input.addEventListener("focus", () => {
+      this._kbd.hidden = true;
+      if (this._input.value.trim() && this._state !== "idle" && this._input.value.trim() === this._query) this._setOpen(true);
+    });
+    this._input.addEventListener("blur", () => {
+      this._kbd.hidden = Boolean(this._input.value);
+    });
+    this._form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this._schedule(0);
+    });
+    this._clear.addEventListener("click", () => {
+      this._input.value = "";
+      this._onInput();
+      this._input.focus();
+    });
+    // Clicking in the list must not take the focus from the box.
+    this._panel.addEventListener("mousedown", (e) => e.preventDefault());
+    this._listbox.addEventListener("click", (e) => {
+      const option = e.target.closest('[role="option"]');
+      if (!option) return;
+      const index = Number(option.dataset.index);
+      if (e.target.closest("a")) {
+        this._setActive(index, false); // the link follows itself
+        return;
+      }
+      this._setActive(index, false);
+      this._openActive();
+    });
+    this._listbox.addEventListener("pointermove", (e) => {
+      const option = e.target.closest('[role="option"]');
+      if (option && Number(option.dataset.index) !== this._active) this._setActive(Number(option.dataset.index), false);
+    });
+  }
+
+  _applyLabels() {
+    const L = this.labels;
+    this._root.setAttribute("lang", this.language);
+    this._label.textContent = L.label;
+    this._input.setAttribute("placeholder", this.getAttribute("placeholder") || L.placeholder);
+    this._listbox.setAttribute("aria-label", L.results);
+    this._clear.setAttribute("aria-label", L.clear);
+    this._clear.setAttribute("title", L.clear);
+    this._kbd.setAttribute("title", L.shortcut);
+  }
+
+  // --- events -------------------------------------------------------------------------
+
+  _onDocKey(e) {
+    if (e.key !== "/" || e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+    const target = e.composedPath()[0];
+    if (target instanceof Element) {
+      if (target.closest("input, textarea, select, [contenteditable]:not([contenteditable='false'])")) return;
+      if (target.isContentEditable) return;
+    }
+    if (!this.isConnected || this.hidden || !this.getClientRects().length) return;
+    e.preventDefault(); // also keeps a second widget on the page from taking it
+    this._input.focus();
+    this._input.select();
+  }
+
+  _onDocPointer(e) {
+    if (this._open && !e.composedPath().includes(this)) this._setOpen(false);
+  }
+
+  _onInput() {
+    const q = this._input.value.trim();
+    this._clear.hidden = !this._input.value;
+    clearTimeout(this._timer);
+    if (q.length < MIN_CHARS) {
+      this._abort();
+      this._query = "";
+      this._results = [];
+      this._state = "idle";
+      this._spinner.hidden = true;
+      this._active = -1;
+      this._render();
+      this._setOpen(false);
+      return;
+    }
+    this._schedule(DEBOUNCE_MS);
+  }
+
+  _onKey(e) {
+    const n = this._results.length;
+    switch (e.key) {
+      case "ArrowDown":
+      case "ArrowUp": {
+        if (e.altKey && e.key === "ArrowDown") {
+          if (this._state !== "idle") this._setOpen(true);
+          e.preventDefault();
+          return;
+        }
+        if (!n) return;
+        e.preventDefault();
+        if (!this._open) {
+          this._setOpen(true);
+          this._setActive(e.key === "ArrowDown" ? 0 : n - 1);
+          return;
+        }
+        const step = e.key === "ArrowDown" ? 1 : -1;
+        const next = this._active === -1 ? (step > 0 ? 0 : n - 1) : (this._active + step + n) % n;
+        this._setActive(next);
+        return;
+      }
+      case "Enter":
+        if (e.isComposing) return;
+        if (this._open && this._active >= 0) {
+          e.preventDefault();
+          this._openActive();
+        }
+        return; // otherwise the form submits: search now
+      case "Escape":
+        if (this._open) {
+          e.preventDefault();
+          this._setOpen(false);
+        } else if (this._input.value) {
+          e.preventDefault();
+          this._input.value = "";
+          this._onInput();
+        }
+        return;
+      case "Tab":
+        this._setOpen(false);
+        return;
+      default:
+    }
+  }
+
+  // --- searching ----------------------------------------------------------------------
+
+  _schedule(delay) {
+    clearTimeout(this._timer);
+    this._timer = setTimeout(() => this._search(this._input.value.trim()), delay);
+  }
+
+  _abort() {
+    if (this._controller) {
+      this._controller.abort();
+      this._controller = null;
+    }
+  }
+
+  async _search(q) {
+    if (q.length < MIN_CHARS) return;
+    if (q === this._query && (this._state === "results" || this._state === "empty")) {
+      this._setOpen(true); // the same question again: keep what we have
+      return;
+    }
+    this._abort(); // a stale request never overwrites a newer one
+    const controller = new AbortController();
+    this._controller = controller;
+    this._state = "loading";
+    this._spinner.hidden = false;
+    this._render();
+    this._setOpen(true);
+
+    const url = new URL(`${this.endpoint}/search`);
+    url.searchParams.set("q", q);
+    url.searchParams.set("k", String(this.k));
+    const headers = { Accept: "application/json" };
+    const key = this.getAttribute("api-key");
+    if (key) headers["X-API-Key"] = key;
+
+    let results = null;
+    let error = null;
+    try {
+      const response = await fetch(url, {
+        headers,
+        signal: controller.signal,
+        mode: "cors",
+        credentials: "omit",
+      });
+      let body = null;
+      try {
+        body = await response.json();
+      } catch (parseError) {
+        if (parseError.name === "AbortError") throw parseError;
+      }
+      if (!response.ok) {
+        const message = body && body.error && typeof body.error.message === "string" ? body.error.message : "";
+        error = message || `HTTP ${response.status}`;
+      } else if (!body || !Array.isArray(body.results)) {
+        error = `HTTP ${response.status}`;
+      } else {
+        results = body.results;
+        this._version = typeof body.index_version === "string" ? body.index_version : "";
+      }
+    } catch (e) {
+      if (e && e.name === "AbortError") return; // superseded
+      error = this.labels.network;
+    }
+    if (controller !== this._controller) return;
+    this._controller = null;
+    this._spinner.hidden = true;
+    this._query = q;
+    if (error !== null) {
+      this._state = "error";
+      this._error = error;
+      this._results = [];
+    } else {
+      this._results = results;
+      this._state = results.length ? "results" : "empty";
+    }
+    this._active = -1;
+    this._render();
+    this._setOpen(true);
+    this._announce();
+    this.dispatchEvent(
+      new CustomEvent("qa-results", {
+        detail: { query: q, results: this._results, error: this._state === "error" ? this._error : null },
+        bubbles: true,
+        composed: true,
+      })
+    );
+  }
+
+  // --- rendering ----------------------------------------------------------------------
+
+  _viewUrl(r) {
+    const url = new URL(`${this.endpoint}/view`);
+    url.searchParams.set("source", r.source);
+    url.searchParams.set("start", String(r.start));
+    url.searchParams.set("end", String(r.end));
+    if (this.language === "en") url.searchParams.set("lang", "en");
+    if (this._version) url.searchParams.set("v", this._version);
+    const key = this.getAttribute("api-key");
+    // In the fragment: never sent to a server, read (and wiped) by the view page.
+    if (key) url.hash = new URLSearchParams({ key }).toString();
+    return url.href;
+  }
+
+  _render() {
+    const L = this.labels;
+    const msg = this._message;
+    msg.replaceChildren();
+    msg.className = "message";
+    msg.hidden = true;
+    if (this._state === "loading" && !this._results.length) {
+      msg.classList.add("loading");
+      msg.append(h("span", { class: "spinner", "aria-hidden": "true" }), h("span", {}, L.searching));
+      msg.hidden = false;
+    } else if (this._state === "empty") {
+      msg.append(h("strong", {}, L.noResults), h("span", {}, L.noResultsHint));
+      msg.hidden = false;
+    } else if (this._state === "error") {
+      msg.classList.add("error");
+      msg.setAttribute("role", "alert");
+      msg.append(h("strong", {}, L.error), h("span", { class: "detail" }, String(this._error)));
+      msg.hidden = false;
+    }
+    if (this._state !== "error") msg.removeAttribute("role");
+
+    const terms = queryTerms(this._query);
+    const id = (s) => `${this._uid}-${s}`;
+    const target = this.getAttribute("target") || "_blank";
+    const options = this._results.map((r, i) => {
+      const source = String(r.source ?? "");
+      const title = String(r.title || "").trim() || fileName(source);
+      const { text, spans } = excerpt(String(r.text ?? ""), terms);
+      const p = h("span", { class: "text", part: "text" });
+      appendHighlighted(p, text, spans);
+      const href = this._viewUrl(r);
+      const cite = h(
+        "a",
+        {
+          class: "cite",
+          part: "citation",
+          href,
+          target,
+          rel: target === "_self" ? null : "noopener noreferrer",
+          tabindex: "-1",
+          title: `${L.open}: ${source}`,
+        },
+        h("span", { class: "file" }, fileName(source)),
+        h("span", { class: "sep", "aria-hidden": "true" }, "·"),
+        h("span", { class: "lines" }, L.lines(Number(r.line_start), Number(r.line_end)))
+      );
+      return h(
+        "li",
+        {
+          id: id(`opt-${i}`),
+          role: "option",
+          part: "option",
+          "aria-selected": "false",
+          "data-index": i,
+          "data-source": source,
+          "data-start": r.start,
+          "data-end": r.end,
+        },
+        h("span", { class: "title", part: "title" }, title),
+        p,
+        cite
+      );
+    });
+    this._listbox.replaceChildren(...options);
+    this._listbox.setAttribute("aria-busy", this._state === "loading" ? "true" : "false");
+    this._setActive(this._active, false);
+  }
+
+  _announce() {
+    const L = this.labels;
+    let text = "";
+    if (this._state === "results") text = L.count(this._results.length);
+    else if (this._state === "empty") text = L.noResults;
+    else if (this._state === "error") text = `${L.error}: ${this._error}`;
+    // Clear first so the same message twice is announced twice.
+    this._live.textContent = "";
+    setTimeout(() => {
+      this._live.textContent = text;
+    }, 50);
+  }
+
+  _setOpen(open) {
+    const hasContent = this._state !== "idle";
+    open = Boolean(open && hasContent);
+    this._open = open;
+    this._panel.hidden = !open;
+    this._input.setAttribute("aria-expanded", open ? "true" : "false");
+    if (!open) this._setActive(-1, false);
+  }
+
+  _setActive(index, scroll = true) {
+    const options = this._listbox.children;
+    if (index >= options.length) index = -1;
+    this._active = index;
+    for (let i = 0; i < options.length; i++) {
+      options[i].setAttribute("aria-selected", i === index ? "true" : "false");
+    }
+    if (index >= 0) {
+      const option = options[index];
+      this._input.setAttribute("aria-activedescendant", option.id);
+      if (scroll) option.scrollIntoView({ block: "nearest" });
+    } else {
+      this._input.removeAttribute("aria-activedescendant");
+    }
+  }
+
+  _openActive() {
+    const option = this._listbox.children[this._active];
+    const link = option && option.querySelector("a.cite");
+    if (link) link.click();
+  }
+}
+
+/** Python counts characters in code points, JavaScript in UTF-16 units: convert an offset. */
+export function codePointToIndex(text, offset) {
+  if (!/[\uD800-\uDFFF]/.test(text)) return Math.min(offset, text.length);
+  let i = 0;
+  for (let n = 0; n < offset && i < text.length; n++) {
+    const c = text.charCodeAt(i);
+    i += c >= 0xd800 && c <= 0xdbff && i + 1 < text.length ? 2 : 1;
+  }
+  return i;
+}
+
+const SOURCE_CSS = `
+:host { display: block; }
+*, *::before, *::after { box-sizing: border-box; }
+.root {
+  --_accent: var(--qa-accent, #0b5cad);
+  --_bg: var(--qa-bg, #ffffff);
+  --_fg: var(--qa-fg, #1b1f24);
+  --_muted: var(--qa-muted, #5b6570);
+  --_border: var(--qa-border, #c9d1da);
+  --_radius: var(--qa-radius, 10px);
+  --_mark-bg: var(--qa-mark-bg, #ffe58f);
+  --_error: var(--qa-error, #b3261e);
+  all: initial;
+  display: block;
+  color: var(--_fg);
+  background: var(--_bg);
+  font-family: var(--qa-font, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif);
+  font-size: var(--qa-font-size, 16px);
+  line-height: 1.5;
+  overflow-wrap: anywhere;
+}
+header { padding: 0 0 1em; border-bottom: 1px solid var(--_border); margin-bottom: 1.25em; }
+.kicker {
+  margin: 0 0 .25em; color: var(--_muted);
+  font-size: .8125em; font-weight: 600; letter-spacing: .06em; text-transform: uppercase;
+}
+h1 { margin: 0 0 .35em; font-size: 1.5em; line-height: 1.25; font-weight: 650; }
+.meta {
+  display: flex; flex-wrap: wrap; align-items: center; gap: .35em .9em;
+  margin: 0; color: var(--_muted); font-size: .875em;
+}
+.meta .path { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: var(--_fg); }
+button {
+  all: unset;
+  cursor: pointer;
+  color: var(--_accent);
+  font-weight: 600;
+  text-decoration: underline;
+  text-underline-offset: 2px;
+}
+button:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; border-radius: 2px; }
+.notice, .error, .loading {
+  margin: 1em 0 0; padding: .75em 1em;
+  border-radius: var(--_radius);
+  border: 1px solid var(--_border);
+}
+.notice { background: #fff8e1; border-color: #f0d58a; }
+.error { color: var(--_error); border-color: currentColor; background: color-mix(in srgb, var(--_error) 6%, var(--_bg)); }
+.error strong { display: block; }
+.error span { color: var(--_fg); }
+.loading { color: var(--_muted); border-style: dashed; }
+[hidden] { display: none !important; }
+pre {
+  margin: 0;
+  padding: 0;
+  white-space: pre-wrap;
+  overflow-wrap: anywhere;
+  font: inherit;
+  font-size: 1em;
+  line-height: 1.65;
+  tab-size: 4;
+}
+mark {
+  all: unset;
+  background: var(--_mark-bg);
+  color: inherit;
+  border-radius: 2px;
+  box-shadow: 0 0 0 2px var(--_mark-bg);
+  scroll-margin: 30vh 0;
+}
+mark:focus { outline: 2px solid var(--_accent); outline-offset: 3px; }
+`;
+
+let sourceSheet = null;
+
+/**
+ * <qa-source>: shows one source text as plain text with a passage marked and scrolled into
+ * view. It powers /view (reading ?source=&start=&end=&lang=&v= from the page URL when it has
+ * no `source` attribute) and can be embedded like <qa-search>.
+ */
+export class QaSource extends HTMLElement {
+  static get observedAttributes() {
+    return ["source", "start", "end", "endpoint", "lang", "api-key"];
+  }
+
+  constructor() {
+    super();
+    const root = this.attachShadow({ mode: "open" });
+    try {
+      if (!sourceSheet) {
+        sourceSheet = new CSSStyleSheet();
+        sourceSheet.replaceSync(SOURCE_CSS);
+      }
+      root.adoptedStyleSheets = [sourceSheet];
+    } catch {
+      root.append(h("style", {}, SOURCE_CSS));
+    }
+    this._root = h("div", { class: "root", part: "root" });
+    root.append(this._root);
+    this._controller = null;
+  }
+
+  connectedCallback() {
+    this._load();
+  }
+
+  disconnectedCallback() {
+    if (this._controller) this._controller.abort();
+  }
+
+  attributeChangedCallback(name, oldValue, newValue) {
+    if (oldValue !== newValue && this.isConnected) this._load();
+  }
+
+  _params() {
+    if (this.hasAttribute("source")) {
+      return {
+        source: this.getAttribute("source"),
+        start: this.getAttribute("start"),
+        end: this.getAttribute("end"),
+        lang: this.getAttribute("lang") || "",
+        version: this.getAttribute("version") || "",
+        key: this.getAttribute("api-key") || "",
+        fromUrl: false,
+      };
+    }
+    const q = new URLSearchParams(location.search);
+    const hash = new URLSearchParams(location.hash.replace(/^#/, ""));
+    const key = hash.get("key") || "";
+    if (key && !this._key) {
+      // Keep the key for this page, but out of the address bar and the history.
+      this._key = key;
+      history.replaceState(history.state, "", location.pathname + location.search);
+    }
+    return {
+      source: q.get("source"),
+      start: q.get("start"),
+      end: q.get("end"),
+      lang: this.getAttribute("lang") || q.get("lang") || "",
+      version: q.get("v") || "",
+      key: this._key || this.getAttribute("api-key") || "",
+      fromUrl: true,
+    };
+  }
+
+  get endpoint() {
+    const value = (this.getAttribute("endpoint") || "").trim();
+    if (!value) return DEFAULT_ENDPOINT;
+    return new URL(value, document.baseURI).href.replace(/\/+$/, "");
+  }
+
+  async _load() {
+    const p = this._params();
+    const language = String(p.lang).toLowerCase().startsWith("en") ? "en" : "nb";
+    const L = LABELS[language];
+    this._root.setAttribute("lang", language);
+    if (p.fromUrl) document.documentElement.lang = language;
+    if (this._controller) this._controller.abort();
+    const controller = new AbortController();
+    this._controller = controller;
+
+    const toInt = (v) => (v !== null && v !== "" && /^\d+$/.test(String(v)) ? parseInt(v, 10) : null);
+    const start = toInt(p.start);
+    const end = toInt(p.end);
+    if (!p.source) {
+      this._showError(L, L.badLink, null);
+      return;
+    }
+    this._root.replaceChildren(h("p", { class: "loading", role: "status" }, L.loadingSource));
+
+    const url = new URL(`${this.endpoint}/sources/${encodePath(p.source)}`);
+    url.searchParams.set("format", "json");
+    const headers = { Accept: "application/json" };
+    if (p.key) headers["X-API-Key"] = p.key;
+    let body = null;
+    let error = null;
+    try {
+      const response = await fetch(url, { headers, signal: controller.signal, credentials: "omit" });
+      try {
+        body = await response.json();
+      } catch (parseError) {
+        if (parseError.name === "AbortError") throw parseError;
+      }
+      if (!response.ok || !body || typeof body.text !== "string") {
+        const message = body && body.error && typeof body.error.message === "string" ? body.error.message : "";
+        error = message || `HTTP ${response.status}`;
+      }
+    } catch (e) {
+      if (e && e.name === "AbortError") return;
+      error = L.network;
+    }
+    if (controller !== this._controller) return;
+    this._controller = null;
+    if (error !== null) {
+      this._showError(L, error, p);
+      return;
+    }
+    this._render(L, p, body, start, end);
+  }
+
+  _showError(L, message, p) {
+    const box = h("div", { class: "error", role: "alert" }, h("strong", {}, L.error), h("span", {}, String(message)));
+    const children = [box];
+    if (p && p.source) {
+      children.unshift(
+        h("header", {}, h("p", { class: "kicker" }, L.source), h("h1", {}, fileName(p.source)))
+      );
+    }
+    this._root.replaceChildren(...children);
+    if (p && p.fromUrl) document.title = `${L.error} – ${L.source}`;
+  }
+
+  _render(L, p, body, start, end) {
+    const text = body.text;
+    const path = typeof body.path === "string" ? body.path : p.source;
+    const title = (typeof body.title === "string" && body.title.trim()) || fileName(path);
+    const cpLength = [...text].length;
+    const valid = start !== null && end !== null && start <= end && end <= cpLength;
+
+    const pre = h("pre", { class: "text", part: "text", tabindex: "0" });
+    let mark = null;
+    const meta = h("p", { class: "meta" }, h("span", { class: "path" }, path));
+    if (valid) {
+      const a = codePointToIndex(text, start);
+      const b = codePointToIndex(text, end);
+      mark = h("mark", { id: "passage", part: "passage", tabindex: "-1" }, text.slice(a, b));
+      pre.append(document.createTextNode(text.slice(0, a)), mark, document.createTextNode(text.slice(b)));
+      const lineStart = text.slice(0, a).split("\n").length;
+      const lineEnd = lineStart + (text.slice(a, b).replace(/\n+$/, "").split("\n").length - 1);
+      const jump = h("button", { type: "button", class: "jump" }, L.jump);
+      jump.addEventListener("click", () => this._reveal(mark, "smooth"));
+      meta.append(h("span", { class: "lines" }, L.lines(lineStart, lineEnd)), jump);
+    } else {
+      pre.textContent = text;
+      meta.append(h("span", {}, L.chars(cpLength)));
+    }
+    const header = h(
+      "header",
+      { part: "header" },
+      h("p", { class: "kicker" }, L.source),
+      h("h1", { part: "title" }, title),
+      meta
+    );
+    if (start !== null || end !== null || p.start || p.end) {
+      if (!valid) header.append(h("p", { class: "notice", role: "note" }, L.badLink));
+    }
+    if (valid && p.version && body.index_version && p.version !== body.index_version) {
+      header.append(h("p", { class: "notice", role: "note" }, L.stale));
+    }
+    this._root.replaceChildren(header, pre);
+    if (p.fromUrl) document.title = `${title} – ${L.source}`;
+    if (mark) requestAnimationFrame(() => this._reveal(mark, "auto"));
+    this.dispatchEvent(new CustomEvent("qa-source-loaded", { detail: { path, start, end }, bubbles: true, composed: true }));
+  }
+
+  _reveal(mark, behavior) {
+    mark.scrollIntoView({ block: "center", behavior });
+    mark.focus({ preventScroll: true });
+  }
+}
+
+if (!customElements.get("qa-search")) customElements.define("qa-search", QaSearch);
+if (!customElements.get("qa-source")) customElements.define("qa-source", QaSource);

@@ -29,17 +29,27 @@ def _splitter(size: int, overlap: int) -> RecursiveCharacterTextSplitter:
 
 
 def _spans(text: str, size: int, overlap: int) -> list[tuple[int, int]]:
-    """(start, end) of each chunk; chunks are substrings of text, found left to right."""
+    """(start, end) of each chunk; chunks are substrings of text, in order.
+
+    The splitter gives chunk texts, not places. Consecutive chunks overlap by at most
+    ``overlap`` characters and leave no gap but whitespace, so a chunk starts between
+    ``prev_end - overlap`` and the first non-space after ``prev_end``; in repeated text the
+    last copy in that window is taken, which keeps every character covered.
+    """
     spans: list[tuple[int, int]] = []
-    cursor = 0
+    prev_start, prev_end = -1, 0
     for chunk in _splitter(size, overlap).split_text(text):
-        start = text.find(chunk, cursor)
+        hi = prev_end
+        while hi < len(text) and text[hi].isspace():
+            hi += 1
+        lo = max(prev_start + 1, prev_end - overlap - 2)
+        start = text.rfind(chunk, lo, hi + len(chunk)) if spans else text.find(chunk)
+        if start < 0:
+            start = text.find(chunk, prev_start + 1)
         if start < 0:  # cannot happen for substrings, but never emit a wrong offset
-            start = text.find(chunk)
-            if start < 0:
-                continue
+            continue
         spans.append((start, start + len(chunk)))
-        cursor = start + 1
+        prev_start, prev_end = start, start + len(chunk)
     return spans
 
 

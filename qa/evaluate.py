@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qa.types import Hit, Passage, SearchResult
+from qa.types import Hit, SearchResult
 
 CURVE_K = 10  # recall@1..CURVE_K is plotted; MRR and nDCG are cut at 10 too
 BATCH = 64
@@ -44,7 +44,7 @@ class GoldQuestion:
 
 
 def load_gold(path: Path) -> list[GoldQuestion]:
-    """Read a JSON Lines gold file; a line with ``answerable: false`` or no source is unanswerable."""
+    """Read a JSON Lines gold file; ``answerable: false`` or no source marks unanswerable."""
     out: list[GoldQuestion] = []
     seen: set[str] = set()
     for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
@@ -178,7 +178,8 @@ def ranx_scores(records: list[dict], metrics: list[str]) -> dict[str, dict[str, 
         run = Run(run_dict)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numba's uint64 -> int64 cast notice
-            evaluate(Qrels(qrels), run, sorted(set(wanted.values())) + ["hit_rate@1"],
+            # two metrics at least: with one, ranx returns a bare float
+            evaluate(Qrels(qrels), run, sorted(set(wanted.values()) | {"hit_rate@1"}),
                      make_comparable=True)
         for ours, theirs in wanted.items():
             out[ours] = {q: float(v) for q, v in run.scores[theirs].items()}
@@ -245,32 +246,6 @@ def evaluate_searcher(searcher: Searcher, questions: list[GoldQuestion], k: int 
     return summarise(records, k) | {"questions": records}
 
 
-def parse_floor(spec: str) -> tuple[str, str, float]:
-    """``hit@5=0.9`` or ``en:hit@5=0.8`` -> (group, metric, floor)."""
-    try:
-        left, value = spec.split("=", 1)
-        group, _, metric = left.rpartition(":")
-        name, cut = metric.strip().split("@")
-        if name not in {"hit", "mrr", "ndcg", "recall", "answer"} or not cut.isdigit():
-            raise ValueError
-        return (group.strip() or "all", metric.strip(), float(value))
-    except ValueError as exc:
-        raise ValueError(f"bad floor {spec!r}: expected METRIC=VALUE, e.g. hit@5=0.9 "
-                         "or en:answer@5=0.8") from exc
-
-
-def check_floors(result: dict, floors: list[tuple[str, str, float]]) -> list[str]:
-    """One message per floor the result falls below (or cannot show it meets)."""
-    failures = []
-    for group, metric, floor in floors:
-        value = result["metrics"].get(group, {}).get(metric)
-        if value is None:
-            failures.append(f"{group}:{metric} is not in the results (floor {floor})")
-        elif value < floor:
-            failures.append(f"{group}:{metric} = {value:.3f} is below the floor {floor}")
-    return failures
-
-
 def compare_results(a: dict, b: dict, stat_test: str = "fisher") -> dict[str, Any]:
     """Paired significance test (ranx.compare) of two results.json files on shared questions."""
     from ranx import Qrels, Run, compare
@@ -302,12 +277,3 @@ def compare_results(a: dict, b: dict, stat_test: str = "fisher") -> dict[str, An
                           "p": report[name_a]["comparisons"][name_b][theirs]}
     return {"a": name_a, "b": name_b, "n": len(shared), "test": stat_test,
             "rows": {m: rows[m] for m in names}}
-
-
-def result_from_search(query: str, data: dict) -> SearchResult:
-    """The API's /search JSON back into a SearchResult."""
-    hits = [Hit(Passage(r["source"], int(r["start"]), int(r["end"]), r["text"],
-                        int(r.get("line_start", 0)), int(r.get("line_end", 0)),
-                        r.get("title") or ""), float(r["score"]), int(r.get("rank", i)))
-            for i, r in enumerate(data.get("results", []), 1)]
-    return SearchResult(data.get("query", query), data.get("language", "und"), hits)

@@ -8,15 +8,13 @@ meanwhile: offsets and texts always come from one snapshot.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from qa.api.errors import ApiError
 from qa.config import Settings
-
-if TYPE_CHECKING:
-    from qa.retriever import LiveRetriever, Retriever
+from qa.retriever import LiveRetriever, Retriever
 
 log = logging.getLogger("qa.api")
 
@@ -52,5 +50,5 @@ def get_retriever(live: Annotated[LiveRetriever | None, Depends(get_live)]) -> R
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-LiveDep = Annotated["LiveRetriever | None", Depends(get_live)]
-RetrieverDep = Annotated["Retriever", Depends(get_retriever)]
+LiveDep = Annotated[LiveRetriever | None, Depends(get_live)]
+RetrieverDep = Annotated[Retriever, Depends(get_retriever)]

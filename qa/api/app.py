@@ -72,8 +72,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(live.stop)
 
 
-def _limit_schema(node: dict[str, Any], key: str, value: int) -> None:
-    """Put a Settings-dependent limit (maxLength, maximum) into a property/parameter schema."""
+def _limit_schema(node: dict[str, Any], key: str, value: int | str) -> None:
+    """Put a limit checked in the routes (maxLength, maximum, pattern) into the schema."""
     for option in node.get("anyOf", [node]):
         if option.get("type") in ("string", "integer"):
             option[key] = value
@@ -89,10 +89,12 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
         )
         props = schema["components"]["schemas"]["SearchRequest"]["properties"]
         _limit_schema(props["query"], "maxLength", settings.max_query_chars)
+        _limit_schema(props["query"], "pattern", r"\S")  # not blank
         _limit_schema(props["k"], "maximum", settings.max_k)
         for param in schema["paths"]["/search"]["get"]["parameters"]:
             if param["name"] == "q":
                 _limit_schema(param["schema"], "maxLength", settings.max_query_chars)
+                _limit_schema(param["schema"], "pattern", r"\S")
             elif param["name"] == "k":
                 _limit_schema(param["schema"], "maximum", settings.max_k)
         app.openapi_schema = schema

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: a virtual environment with the CPU build of torch, the package,
+# the converted model, and (for the browser tests) Debian's Chromium. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+. .venv/bin/activate
+# torch first and pinned: any other torch requirement pulls several GB of CUDA packages.
+pip install --quiet --disable-pip-version-check torch==2.13.0
+pip install --quiet --disable-pip-version-check -e ".[dev,onnx]"
+
+# Chromium for the widget's browser tests (Debian packages; never `playwright install`).
+if [ ! -x /usr/bin/chromium ] && [ "${QA_SKIP_CHROMIUM:-0}" != 1 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+  else
+    echo "note: /usr/bin/chromium missing; the browser tests will be skipped (apt-get install chromium)" >&2
+  fi
+fi
+
+# Convert the bundled multilingual-e5-small weights once (cached in ~/.cache/qa).
+qa model

@@ -7,12 +7,11 @@ Exit status: 0 done; 1 a floor was missed or the target failed; 2 usage error.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,11 @@ import click
 from qa.types import Hit, SearchResult
 
 RETRIES_429 = 5
+GOLD = click.Path(exists=True, dir_okay=False, path_type=Path)
+FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
+PATH = click.Path(path_type=Path)
+TESTS = click.Choice(["fisher", "student"])
+FLOOR_HELP = "Exit 1 if a metric is below VALUE: hit@5=0.9, en:answer@5=0.8 (repeatable)."
 
 
 def parse_floor(spec: str) -> tuple[str, str, float]:
@@ -33,30 +37,31 @@ def parse_floor(spec: str) -> tuple[str, str, float]:
             raise ValueError
         return (group.strip() or "all", metric.strip(), float(value))
     except ValueError as exc:
-        raise ValueError(f"bad floor {spec!r}: expected METRIC=VALUE, e.g. hit@5=0.9 "
-                         "or en:answer@5=0.8") from exc
-
-
-def check_floors(result: dict, floors: list[tuple[str, str, float]]) -> list[str]:
-    """One message per floor the result falls below (or cannot show it meets)."""
-    failures = []
-    for group, metric, floor in floors:
-        value = result["metrics"].get(group, {}).get(metric)
-        if value is None:
-            failures.append(f"{group}:{metric} is not in the results (floor {floor})")
-        elif value < floor:
-            failures.append(f"{group}:{metric} = {value:.3f} is below the floor {floor}")
-    return failures
+        raise ValueError(
+            f"bad floor {spec!r}: expected METRIC=VALUE, e.g. hit@5=0.9 or en:answer@5=0.8"
+        ) from exc
 
 
 def result_from_search(query: str, data: dict) -> SearchResult:
     """The API's /search JSON back into a SearchResult."""
     from qa.types import Passage
 
-    hits = [Hit(Passage(r["source"], int(r["start"]), int(r["end"]), r["text"],
-                        int(r.get("line_start", 0)), int(r.get("line_end", 0)),
-                        r.get("title") or ""), float(r["score"]), int(r.get("rank", i)))
-            for i, r in enumerate(data.get("results", []), 1)]
+    hits = [
+        Hit(
+            Passage(
+                r["source"],
+                int(r["start"]),
+                int(r["end"]),
+                r["text"],
+                int(r.get("line_start", 0)),
+                int(r.get("line_end", 0)),
+                r.get("title") or "",
+            ),
+            float(r["score"]),
+            int(r.get("rank", i)),
+        )
+        for i, r in enumerate(data.get("results", []), 1)
+    ]
     return SearchResult(data.get("query", query), data.get("language", "und"), hits)
 
 
@@ -66,12 +71,18 @@ class HttpSearcher:
     It has no ``search_batch``: each question is one timed request, as a user would send it.
     """
 
-    def __init__(self, url: str | None = None, api_key: str | None = None,
-                 client: Any = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        client: Any = None,
+        timeout: float = 60.0,
+    ) -> None:
         import httpx
 
-        self.client = client if client is not None else httpx.Client(base_url=url or "",
-                                                                      timeout=timeout)
+        self.client = (
+            client if client is not None else httpx.Client(base_url=url or "", timeout=timeout)
+        )
         self.headers = {"X-API-Key": api_key} if api_key else {}
 
     def _request(self, method: str, path: str, **kw: Any) -> Any:
@@ -81,16 +92,18 @@ class HttpSearcher:
                 break
             time.sleep(float(resp.headers.get("Retry-After", "1") or 1))
         if resp.status_code >= 400:
-            raise RuntimeError(f"{method} {resp.request.url} answered {resp.status_code}: "
-                               f"{resp.text[:300]}")
+            raise RuntimeError(
+                f"{method} {resp.request.url} answered {resp.status_code}: {resp.text[:300]}"
+            )
         return resp.json()
 
     def health(self) -> dict:
         return self._request("GET", "/health")
 
     def search(self, query: str, k: int = 5) -> SearchResult:
-        return result_from_search(query, self._request("POST", "/search",
-                                                       json={"query": query, "k": k}))
+        return result_from_search(
+            query, self._request("POST", "/search", json={"query": query, "k": k})
+        )
 
 
 def _fail(message: str) -> None:
@@ -118,52 +131,44 @@ def _embedder(settings):  # type: ignore[no-untyped-def]
         _fail(f"could not load the model {settings.model!r}: {exc}")
 
 
-@contextlib.contextmanager
-def _target(sources: Path | None, index_dir: Path | None, url: str | None, api_key: str | None,
-            out: Path | None, quiet: bool) -> Iterator[tuple[Any, dict]]:
-    """The searcher to evaluate and what describes it (model, index version, settings)."""
-    if url:
-        searcher = HttpSearcher(url, api_key)
-        try:
-            health = searcher.health()
-        except Exception as exc:
-            _fail(f"cannot reach {url}: {exc}")
-        yield searcher, {"mode": "url", "target": url, "model": health.get("model"),
-                         "index_version": health.get("index_version")}
-        return
+def _url_target(url: str, api_key: str | None) -> tuple[HttpSearcher, dict]:
+    searcher = HttpSearcher(url, api_key)
+    try:
+        health = searcher.health()
+    except Exception as exc:
+        _fail(f"cannot reach {url}: {exc}")
+    meta = {"model": health.get("model"), "index_version": health.get("index_version")}
+    return searcher, {"mode": "url", "target": url} | meta
+
+
+def _index_target(sources: Path | None, index_dir: Path | None, scratch: Path, quiet: bool):  # type: ignore[no-untyped-def]
+    """A Retriever on ``index_dir``, or on an index of ``sources`` built in ``scratch``."""
     from qa.index import IndexProblem, build_index
     from qa.retriever import Retriever
 
-    with contextlib.ExitStack() as stack:
+    s = _settings(sources_dir=sources, index_dir=scratch if sources else index_dir)
+    embedder = _embedder(s)
+    try:
         if sources is not None:
-            where = out / "index" if out else Path(stack.enter_context(
-                tempfile.TemporaryDirectory(prefix="qa-eval-"))) / "index"
-            settings = _settings(sources_dir=sources, index_dir=where)
-        else:
-            settings = _settings(index_dir=index_dir)
-        embedder = _embedder(settings)
-        try:
-            if sources is not None:
-                build_index(settings, embedder, progress=not quiet)
-            retriever = Retriever.load(settings.index_dir, settings, embedder)
-        except IndexProblem as exc:
-            _fail(str(exc))
-        s = settings
-        yield retriever, {
-            "mode": "sources" if sources is not None else "index",
-            "target": str(sources if sources is not None else settings.index_dir),
-            "model": getattr(embedder, "name", s.model), "index_version": retriever.version,
-            "passages": len(retriever.passages),
-            "settings": {k: getattr(s, k, None) for k in (
-                "chunk_size", "chunk_overlap", "candidates", "rrf_k", "dense_weight",
-                "lexical_weight", "index_type", "backend")},
-            "indexed_sources": [x.path for x in retriever.sources()],
-        }
+            build_index(s, embedder, progress=not quiet)
+        retriever = Retriever.load(s.index_dir, s, embedder)
+    except IndexProblem as exc:
+        _fail(str(exc))
+    keys = ("chunk_size", "chunk_overlap", "candidates", "rrf_k", "dense_weight")
+    keys += ("lexical_weight", "index_type", "backend")
+    return retriever, {
+        "mode": "sources" if sources is not None else "index",
+        "target": str(sources if sources is not None else s.index_dir),
+        "model": getattr(embedder, "name", s.model),
+        "index_version": retriever.version,
+        "passages": len(retriever.passages),
+        "settings": {k: getattr(s, k, None) for k in keys},
+        "indexed_sources": [x.path for x in retriever.sources()],
+    }
 
 
 def _compare(paths: tuple[Path, Path], stat_test: str, out: Path | None) -> None:
-    from qa.eval_report import format_compare
-    from qa.evaluate import compare_results
+    from qa.eval_report import compare_results, format_compare
 
     try:
         a, b = (json.loads(p.read_text(encoding="utf-8")) for p in paths)
@@ -177,72 +182,85 @@ def _compare(paths: tuple[Path, Path], stat_test: str, out: Path | None) -> None
 
 
 @click.command("eval")
-@click.option("--gold", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Gold questions, JSON Lines (see eval/README.md).")
-@click.option("--sources", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Build an index of this folder (in --out, else a temporary one) and use it.")
-@click.option("--index", "index_dir", type=click.Path(path_type=Path),
-              help="Use this index folder [QA_INDEX_DIR].")
-@click.option("--url", help="Use a running server's POST /search, e.g. http://127.0.0.1:8000.")
+@click.option("--gold", type=GOLD, help="Gold questions, JSON Lines (see eval/README.md).")
+@click.option("--sources", type=FOLDER, help="Build an index of this folder and use it.")
+@click.option("--index", "index_dir", type=PATH, help="Use this index folder [QA_INDEX_DIR].")
+@click.option("--url", help="Use a running server's POST /search (http://host:port).")
 @click.option("--api-key", envvar="QA_API_KEY", help="Key for --url [QA_API_KEY].")
-@click.option("--k", type=click.IntRange(1, 50), default=10, show_default=True,
-              help="Passages asked per question (at least 10 are asked) and the cut of recall@k.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for results.json and report.html [eval/results/<gold>-<time>].")
+@click.option("--k", type=click.IntRange(1, 50), default=10, help="Cut of recall@k [10].")
+@click.option("--out", type=PATH, help="Folder for the reports (and --sources' index).")
 @click.option("--name", help="Label of this run in reports and comparisons [the model].")
-@click.option("--compare", nargs=2, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              metavar="A.json B.json", help="Compare two results.json files instead.")
-@click.option("--test", "stat_test", type=click.Choice(["fisher", "student"]), default="fisher",
-              show_default=True, help="Paired test of --compare (randomisation or t-test).")
-@click.option("--min", "floors", multiple=True, metavar="[LANG:]METRIC=VALUE",
-              help="Exit 1 when a metric is below VALUE, e.g. hit@5=0.9 or en:answer@5=0.8.")
+@click.option("--compare", nargs=2, type=GOLD, metavar="A.json B.json", help="Compare two runs.")
+@click.option("--test", "stat_test", type=TESTS, default="fisher", help="--compare's test.")
+@click.option("--min", "floors", multiple=True, metavar="[LANG:]METRIC=VALUE", help=FLOOR_HELP)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def eval_command(gold: Path | None, sources: Path | None, index_dir: Path | None,
-                 url: str | None, api_key: str | None, k: int, out: Path | None,
-                 name: str | None, compare: tuple[Path, Path] | None, stat_test: str,
-                 floors: tuple[str, ...], quiet: bool) -> None:
+def eval_command(
+    gold: Path | None,
+    sources: Path | None,
+    index_dir: Path | None,
+    url: str | None,
+    api_key: str | None,
+    k: int,
+    out: Path | None,
+    name: str | None,
+    compare: tuple[Path, Path] | None,
+    stat_test: str,
+    floors: tuple[str, ...],
+    quiet: bool,
+) -> None:
     """Measure retrieval on a gold question file: hit@k, MRR, nDCG, answer@k, latency.
 
     Writes results.json (every question and what came back) and report.html (metrics, a
-    recall plot, the failed questions) to --out.
+    recall plot, the failed questions) to --out [eval/results/<gold>-<time>]. With --sources
+    the index is built in --out/index (reused next time), else in a temporary folder.
+    --compare A.json B.json tests two results.json files against each other instead
+    (paired: Fisher's randomisation test, or Student's t).
     """
     if compare:
         if gold or floors:
             raise click.UsageError("--compare takes two results.json files, not --gold/--min")
-        _compare(compare, stat_test, out)
-        return
+        return _compare(compare, stat_test, out)
     if gold is None:
         raise click.UsageError("give --gold FILE (or --compare A.json B.json)")
     if sum(x is not None for x in (sources, index_dir, url)) > 1:
         raise click.UsageError("give one of --sources, --index and --url")
-    try:
-        limits = [parse_floor(f) for f in floors]
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    from qa.eval_report import format_table, write_html, write_json
+    from tqdm import tqdm
+
+    from qa.eval_report import check_floors, format_table, write_html, write_json
     from qa.evaluate import evaluate_searcher, load_gold
 
     try:
-        questions = load_gold(gold)
+        limits = [parse_floor(f) for f in floors]
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always")
+            questions = load_gold(gold)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    folder = out or Path("eval/results") / (
-        f"{gold.resolve().parent.name}-{gold.stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    with _target(sources, index_dir, url, api_key, out, quiet) as (searcher, meta):
-        indexed = set(meta.pop("indexed_sources", []))
-        missing = sorted({q.source for q in questions if q.source} - indexed) if indexed else []
-        if missing:
-            click.secho(f"warning: {len(missing)} gold source(s) not in the index, e.g. "
-                        f"{missing[0]}", fg="yellow", err=True)
-        from tqdm import tqdm
-
+    for note in notes:
+        click.secho(f"warning: {note.message}", fg="yellow", err=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = out or Path("eval/results") / f"{gold.resolve().parent.name}-{gold.stem}-{stamp}"
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
+        if url:
+            searcher, meta = _url_target(url, api_key)
+        else:
+            scratch = out / "index" if out else Path(tmp) / "index"
+            searcher, meta = _index_target(sources, index_dir, scratch, quiet)
+        missing = {q.source for q in questions if q.source} - set(meta.pop("indexed_sources", []))
+        if missing and meta["mode"] != "url":
+            click.secho(
+                f"warning: {len(missing)} gold source(s) not in the index, e.g. "
+                f"{sorted(missing)[0]}",
+                fg="yellow",
+                err=True,
+            )
         with tqdm(total=len(questions), desc="questions", disable=quiet, file=sys.stderr) as bar:
             try:
                 result = evaluate_searcher(searcher, questions, k, bar.update)
             except RuntimeError as exc:
                 _fail(str(exc))
-    result = {"name": name or meta.get("model"), "gold": str(gold),
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")} | meta | result
+    head = {"name": name or meta.get("model"), "gold": str(gold)}
+    result = head | {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z")} | meta | result
     write_json(result, folder / "results.json")
     write_html(result, folder / "report.html")
     click.echo(format_table(result))

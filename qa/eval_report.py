@@ -1,4 +1,5 @@
-"""Evaluation output: a terminal table, results.json for machines, a self-contained HTML page.
+"""Evaluation output: a terminal table, results.json for machines, a self-contained HTML page;
+the verdicts on results: CI floors and the paired comparison of two runs.
 
 The HTML page is one file (the plot is an embedded PNG) so it can be attached to a CI run or
 mailed; every piece of text in it comes from documents or questions and is escaped.
@@ -9,11 +10,12 @@ from __future__ import annotations
 import base64
 import io
 import json
+import warnings
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from qa.evaluate import CURVE_K, metric_names
+from qa.evaluate import CURVE_K, metric_names, qrels_and_runs, ranx_metric
 
 SNIPPET = 300  # characters of a passage shown per failed question in the HTML page
 
@@ -24,35 +26,50 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def failed(result: dict) -> list[dict]:
     """Answerable questions with no passage of the gold file, or none with the answer, in top 5."""
-    return [r for r in result["questions"] if r["answerable"]
-            and (r["scores"].get("hit@5", 0) < 1 or r["scores"].get("answer@5", 0) < 1)]
+    return [
+        r
+        for r in result["questions"]
+        if r["answerable"]
+        and (r["scores"].get("hit@5", 0) < 1 or r["scores"].get("answer@5", 0) < 1)
+    ]
 
 
 def format_table(result: dict, max_failed: int = 25) -> str:
     """Metrics per language, latency, unanswerable questions and the misses, as plain text."""
     groups = list(result["metrics"])
     rows = [["metric", *groups], ["questions", *(str(result["metrics"][g]["n"]) for g in groups)]]
-    rows += [[m, *(_fmt(result["metrics"][g][m]) for g in groups)]
-             for m in metric_names(result["k"])]
+    rows += [
+        [m, *(_fmt(result["metrics"][g][m]) for g in groups)] for m in metric_names(result["k"])
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lat = result["latency_ms"]
     if lat.get("n"):
-        lines.append(f"\nlatency per query (ms, n={lat['n']}): p50 {lat['p50']:.1f}  "
-                     f"p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f}  max {lat['max']:.1f}")
+        lines.append(
+            f"\nlatency per query (ms, n={lat['n']}): p50 {lat['p50']:.1f}  "
+            f"p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f}  max {lat['max']:.1f}"
+        )
     un = result["unanswerable"]
     if un["n"]:
         lines.append(
             f"unanswerable questions: {un['n']}, top score mean {_fmt(un['top_score_mean'], 4)} "
             f"max {_fmt(un['top_score_max'], 4)} (answerable: median "
             f"{_fmt(un['answerable_top_score_median'], 4)}, "
-            f"min {_fmt(un['answerable_top_score_min'], 4)})")
+            f"min {_fmt(un['answerable_top_score_min'], 4)})"
+        )
     misses = failed(result)
     if misses:
-        lines.append(f"\nmissed at 5 ({len(misses)}; file rank / answer rank, '-' = not in top "
-                     f"{max(result['k'], CURVE_K)}):")
+        lines.append(
+            f"\nmissed at 5 ({len(misses)}; file rank / answer rank, '-' = not in top "
+            f"{max(result['k'], CURVE_K)}):"
+        )
         for r in misses[:max_failed]:
             ranks = f"{r['file_rank'] or '-'}/{r['answer_rank'] or '-'}"
             lines.append(f"  {r['id']:<24} {r['lang']:<3} {ranks:>7}  {r['question'][:80]}")
@@ -61,15 +78,79 @@ def format_table(result: dict, max_failed: int = 25) -> str:
     return "\n".join(lines)
 
 
+def check_floors(result: dict, floors: list[tuple[str, str, float]]) -> list[str]:
+    """One message per floor the result falls below (or cannot show it meets)."""
+    failures = []
+    for group, metric, floor in floors:
+        value = result["metrics"].get(group, {}).get(metric)
+        if value is None:
+            failures.append(f"{group}:{metric} is not in the results (floor {floor})")
+        elif value < floor:
+            failures.append(f"{group}:{metric} = {value:.3f} is below the floor {floor}")
+    return failures
+
+
+def compare_results(a: dict, b: dict, stat_test: str = "fisher") -> dict[str, Any]:
+    """Paired significance test (ranx.compare) of two results.json files on shared questions."""
+    from ranx import Qrels, Run, compare
+
+    k = min(a["k"], b["k"])
+    names = metric_names(k)
+    by_id = {r["id"]: r for r in b["questions"] if r["answerable"]}
+    shared = [r for r in a["questions"] if r["answerable"] and r["id"] in by_id]
+    if not shared:
+        raise ValueError("the two results have no answerable question in common")
+    recs_b = [by_id[r["id"]] for r in shared]
+    name_a, name_b = a.get("name") or "A", b.get("name") or "B"
+    if name_a == name_b:
+        name_a, name_b = f"A: {name_a}", f"B: {name_b}"
+    fq, fa, aq, aa = qrels_and_runs(shared)
+    _, fb, _, ab = qrels_and_runs(recs_b)
+    rows: dict[str, dict] = {}
+    for which, qrels, ra, rb in (("file", fq, fa, fb), ("answer", aq, aa, ab)):
+        wanted = {m: ranx_metric(m)[1] for m in names if ranx_metric(m)[0] == which}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = compare(
+                Qrels(qrels),
+                [Run(ra, name=name_a), Run(rb, name=name_b)],
+                sorted(set(wanted.values())),
+                stat_test=stat_test,
+                rounding_digits=4,
+                make_comparable=True,
+            ).to_dict()
+        for ours, theirs in wanted.items():
+            va = report[name_a]["scores"][theirs]
+            vb = report[name_b]["scores"][theirs]
+            rows[ours] = {
+                "a": va,
+                "b": vb,
+                "delta": vb - va,
+                "p": report[name_a]["comparisons"][name_b][theirs],
+            }
+    return {
+        "a": name_a,
+        "b": name_b,
+        "n": len(shared),
+        "test": stat_test,
+        "rows": {m: rows[m] for m in names},
+    }
+
+
 def format_compare(cmp: dict) -> str:
     """The comparison of two results, one metric a line, with the paired test's p-value."""
     head = f"{'metric':<10} {cmp['a'][:18]:>18} {cmp['b'][:18]:>18} {'delta':>8} {'p':>8}"
-    lines = [f"{cmp['n']} shared answerable questions; paired test: {cmp['test']}", head,
-             "-" * len(head)]
+    lines = [
+        f"{cmp['n']} shared answerable questions; paired test: {cmp['test']}",
+        head,
+        "-" * len(head),
+    ]
     for metric, row in cmp["rows"].items():
         mark = " *" if row["p"] < 0.05 else ""
-        lines.append(f"{metric:<10} {row['a']:>18.3f} {row['b']:>18.3f} {row['delta']:>+8.3f} "
-                     f"{row['p']:>8.4f}{mark}")
+        lines.append(
+            f"{metric:<10} {row['a']:>18.3f} {row['b']:>18.3f} {row['delta']:>+8.3f} "
+            f"{row['p']:>8.4f}{mark}"
+        )
     lines.append("* p < 0.05")
     return "\n".join(lines)
 
@@ -93,10 +174,20 @@ def recall_plot_png(result: dict) -> bytes:
     for group, values in result["recall_curve"].items():
         if any(v is not None for v in values):
             n = result["metrics"][group]["n"]
-            ax.plot(ks, [float("nan") if v is None else v for v in values], marker="o",
-                    label=f"{group} (n={n})", linewidth=2.5 if group == "all" else 1.5)
-    ax.set(xlabel="k (passages returned)", ylabel="recall@k (gold file in top k)",
-           xticks=ks, ylim=(0, 1.02), title="Recall of the gold source file by language")
+            ax.plot(
+                ks,
+                [float("nan") if v is None else v for v in values],
+                marker="o",
+                label=f"{group} (n={n})",
+                linewidth=2.5 if group == "all" else 1.5,
+            )
+    ax.set(
+        xlabel="k (passages returned)",
+        ylabel="recall@k (gold file in top k)",
+        xticks=ks,
+        ylim=(0, 1.02),
+        title="Recall of the gold source file by language",
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     buf = io.BytesIO()
@@ -109,8 +200,11 @@ def recall_plot_png(result: dict) -> bytes:
 def _metrics_html(result: dict) -> str:
     groups = list(result["metrics"])
     head = "".join(f"<th>{escape(g)}</th>" for g in groups)
-    rows = ["<tr><td>questions</td>" + "".join(
-        f"<td>{result['metrics'][g]['n']}</td>" for g in groups) + "</tr>"]
+    rows = [
+        "<tr><td>questions</td>"
+        + "".join(f"<td>{result['metrics'][g]['n']}</td>" for g in groups)
+        + "</tr>"
+    ]
     for m in metric_names(result["k"]):
         cells = "".join(f"<td>{_fmt(result['metrics'][g][m])}</td>" for g in groups)
         rows.append(f"<tr><td>{escape(m)}</td>{cells}</tr>")
@@ -125,7 +219,8 @@ def _returned_html(rec: dict, limit: int = 5) -> str:
         items.append(
             f'<li class="{cls}"><b>{r["rank"]}.</b> {escape(r["source"])}:'
             f'{r["line_start"]}-{r["line_end"]} <span class="s">score {r["score"]:.4f}</span>'
-            f"<br><span class=\"t\">{escape(text)}</span></li>")
+            f'<br><span class="t">{escape(text)}</span></li>'
+        )
     return "<ol>" + "".join(items) + "</ol>" if items else "<p>nothing returned</p>"
 
 
@@ -136,10 +231,11 @@ def _failed_html(result: dict) -> str:
     blocks = []
     for r in misses:
         blocks.append(
-            f"<div class=\"q\"><h3>{escape(r['id'])} [{escape(r['lang'])}] "
+            f'<div class="q"><h3>{escape(r["id"])} [{escape(r["lang"])}] '
             f"{escape(r['question'])}</h3><p>gold: {escape(r['source'] or '')} · answer "
             f"<q>{escape(r['answer'] or '')}</q> · file rank {r['file_rank'] or '–'} · "
-            f"answer rank {r['answer_rank'] or '–'}</p>{_returned_html(r)}</div>")
+            f"answer rank {r['answer_rank'] or '–'}</p>{_returned_html(r)}</div>"
+        )
     return "".join(blocks)
 
 
@@ -150,11 +246,15 @@ def _unanswerable_html(result: dict) -> str:
     rows = "".join(
         f"<tr><td>{escape(q['id'])}</td><td>{escape(q['lang'])}</td>"
         f"<td>{escape(q['question'])}</td><td>{_fmt(q['top_score'], 4)}</td>"
-        f"<td>{escape(q['top_source'] or '')}</td></tr>" for q in un["questions"])
-    return (f"<p>Answerable questions' top score: median "
-            f"{_fmt(un['answerable_top_score_median'], 4)}, min "
-            f"{_fmt(un['answerable_top_score_min'], 4)}.</p><table><tr><th>id</th><th>lang</th>"
-            f"<th>question</th><th>top score</th><th>top source</th></tr>{rows}</table>")
+        f"<td>{escape(q['top_source'] or '')}</td></tr>"
+        for q in un["questions"]
+    )
+    return (
+        f"<p>Answerable questions' top score: median "
+        f"{_fmt(un['answerable_top_score_median'], 4)}, min "
+        f"{_fmt(un['answerable_top_score_min'], 4)}.</p><table><tr><th>id</th><th>lang</th>"
+        f"<th>question</th><th>top score</th><th>top source</th></tr>{rows}</table>"
+    )
 
 
 CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}
@@ -167,22 +267,28 @@ white-space:pre-wrap}h3{font-size:15px;margin:.8em 0 .2em}"""
 def write_html(result: dict, path: Path) -> Path:
     """One self-contained page: metrics, latency, recall plot, unanswerable, failed questions."""
     png = base64.b64encode(recall_plot_png(result)).decode("ascii")
-    meta: dict[str, Any] = {k: result.get(k) for k in ("name", "gold", "target", "model",
-                                                        "index_version", "created")}
+    meta: dict[str, Any] = {
+        k: result.get(k) for k in ("name", "gold", "target", "model", "index_version", "created")
+    }
     meta_html = "".join(f"<li>{escape(k)}: {escape(str(v))}</li>" for k, v in meta.items() if v)
     lat = result["latency_ms"]
-    lat_html = (f"<p>Per-query latency over {lat['n']} single queries: p50 {lat['p50']:.1f} ms, "
-                f"p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms.</p>" if lat.get("n") else "")
+    lat_html = (
+        f"<p>Per-query latency over {lat['n']} single queries: p50 {lat['p50']:.1f} ms, "
+        f"p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms.</p>"
+        if lat.get("n")
+        else ""
+    )
     page = (
-        f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>qa eval: {escape(str(result.get('name') or 'results'))}</title>"
         f"<style>{CSS}</style></head><body><h1>Retrieval evaluation</h1><ul>{meta_html}</ul>"
         f"<h2>Metrics</h2>{_metrics_html(result)}{lat_html}"
-        f"<img alt=\"recall@k by language\" src=\"data:image/png;base64,{png}\">"
+        f'<img alt="recall@k by language" src="data:image/png;base64,{png}">'
         f"<h2>Unanswerable questions</h2>{_unanswerable_html(result)}"
         f"<h2>Failed questions (hit@5 or answer@5 miss)</h2>"
         f"<p>Green: holds the answer; yellow: from the gold file without it.</p>"
-        f"{_failed_html(result)}</body></html>")
+        f"{_failed_html(result)}</body></html>"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path

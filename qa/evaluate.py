@@ -12,7 +12,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,9 +44,13 @@ class GoldQuestion:
 
 
 def load_gold(path: Path) -> list[GoldQuestion]:
-    """Read a JSON Lines gold file; ``answerable: false`` or no source marks unanswerable."""
+    """Read a JSON Lines gold file; ``answerable: false`` or no source marks unanswerable.
+
+    A repeated id (NorQuAD's validation split has ten) becomes ``id#2``... with a warning:
+    the question is kept, and ranx needs unique query ids.
+    """
     out: list[GoldQuestion] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
@@ -55,15 +59,27 @@ def load_gold(path: Path) -> list[GoldQuestion]:
             qid, question = str(row["id"]), str(row["question"])
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{n}: not a gold question ({exc})") from exc
-        if qid in seen:
-            raise ValueError(f"{path}:{n}: duplicate id {qid!r}")
-        seen.add(qid)
+        seen[qid] = seen.get(qid, 0) + 1
+        if seen[qid] > 1:
+            warnings.warn(
+                f"{path}:{n}: id {qid!r} repeated, renamed {qid}#{seen[qid]}", stacklevel=2
+            )
+            qid = f"{qid}#{seen[qid]}"
         source, answer = row.get("source") or None, row.get("answer") or None
         answerable = bool(row.get("answerable", True)) and source is not None
         if answerable and answer is None:
             raise ValueError(f"{path}:{n}: answerable question {qid!r} has no answer")
-        out.append(GoldQuestion(qid, question, str(row.get("lang", "und")), source, answer,
-                                row.get("answer_start"), answerable))
+        out.append(
+            GoldQuestion(
+                qid,
+                question,
+                str(row.get("lang", "und")),
+                source,
+                answer,
+                row.get("answer_start"),
+                answerable,
+            )
+        )
     return out
 
 
@@ -78,22 +94,22 @@ def _norm(text: str) -> str:
 
 
 def _result_rows(q: GoldQuestion, hits: list[Hit]) -> list[dict]:
-    gold_answer = _norm(q.answer) if q.answerable and q.answer else None
+    want = _norm(q.answer) if q.answerable and q.answer else None
     rows = []
     for pos, h in enumerate(hits, 1):
-        p = h.passage
-        rows.append({
-            "rank": pos, "score": float(h.score), "source": p.source, "start": p.start,
-            "end": p.end, "line_start": p.line_start, "line_end": p.line_end, "title": p.title,
-            "text": p.text, "from_gold": q.answerable and p.source == q.source,
-            "has_answer": bool(gold_answer and p.source == q.source
-                               and gold_answer in _norm(p.text)),
-        })
+        gold = q.answerable and h.passage.source == q.source
+        has = bool(gold and want and want in _norm(h.passage.text))
+        info = {"from_gold": gold, "has_answer": has}
+        rows.append({"rank": pos, "score": float(h.score)} | asdict(h.passage) | info)
     return rows
 
 
-def run_questions(searcher: Searcher, questions: list[GoldQuestion], depth: int,
-                  progress: Callable[[int], None] | None = None) -> list[dict]:
+def run_questions(
+    searcher: Searcher,
+    questions: list[GoldQuestion],
+    depth: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict]:
     """Ask every question; results from ``search_batch`` when there is one, latency from singles.
 
     A single ``search`` per question is always timed (after one warm-up query), since a batch
@@ -106,7 +122,7 @@ def run_questions(searcher: Searcher, questions: list[GoldQuestion], depth: int,
     results: list[SearchResult | None] = [None] * len(texts)
     if batch is not None:
         for lo in range(0, len(texts), BATCH):
-            results[lo:lo + BATCH] = batch(texts[lo:lo + BATCH], depth)
+            results[lo : lo + BATCH] = batch(texts[lo : lo + BATCH], depth)
     latencies: list[float] = []
     for i, text in enumerate(texts):
         t0 = time.perf_counter()
@@ -119,11 +135,14 @@ def run_questions(searcher: Searcher, questions: list[GoldQuestion], depth: int,
     records = []
     for q, res, ms in zip(questions, results, latencies, strict=True):
         assert res is not None
-        records.append({
-            "id": q.id, "question": q.question, "lang": q.lang, "source": q.source,
-            "answer": q.answer, "answerable": q.answerable, "detected_language": res.language,
-            "latency_ms": round(ms, 3), "results": _result_rows(q, res.hits[:depth]),
-        })
+        records.append(
+            {k: v for k, v in asdict(q).items() if k != "answer_start"}
+            | {
+                "detected_language": res.language,
+                "latency_ms": round(ms, 3),
+                "results": _result_rows(q, res.hits[:depth]),
+            }
+        )
     return records
 
 
@@ -131,7 +150,7 @@ def _first_rank(rows: list[dict], key: str) -> int | None:
     return next((r["rank"] for r in rows if r[key]), None)
 
 
-def _runs(records: list[dict]) -> tuple[dict, dict, dict, dict]:
+def qrels_and_runs(records: list[dict]) -> tuple[dict, dict, dict, dict]:
     """File-level and answer-level qrels/runs (ranx dicts) for the answerable records."""
     fq: dict = {}
     fr: dict = {}
@@ -152,13 +171,14 @@ def _runs(records: list[dict]) -> tuple[dict, dict, dict, dict]:
     return fq, fr, aq, ar
 
 
-def _ranx_name(metric: str) -> tuple[str, str]:
+def ranx_metric(metric: str) -> tuple[str, str]:
     """Our metric name -> (which run, ranx metric)."""
     name, cut = metric.split("@")
     if name == "answer":
         return "answer", f"hit_rate@{cut}"
     return "file", {"hit": "hit_rate", "mrr": "mrr", "ndcg": "ndcg", "recall": "recall"}[
-        name] + f"@{cut}"
+        name
+    ] + f"@{cut}"
 
 
 def ranx_scores(records: list[dict], metrics: list[str]) -> dict[str, dict[str, float]]:
@@ -169,18 +189,22 @@ def ranx_scores(records: list[dict], metrics: list[str]) -> dict[str, dict[str, 
     out: dict[str, dict[str, float]] = {m: {} for m in metrics}
     if not recs:
         return out
-    fq, fr, aq, ar = _runs(recs)
+    fq, fr, aq, ar = qrels_and_runs(recs)
     pairs = {"file": (fq, fr), "answer": (aq, ar)}
     for which, (qrels, run_dict) in pairs.items():
-        wanted = {m: _ranx_name(m)[1] for m in metrics if _ranx_name(m)[0] == which}
+        wanted = {m: ranx_metric(m)[1] for m in metrics if ranx_metric(m)[0] == which}
         if not wanted:
             continue
         run = Run(run_dict)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numba's uint64 -> int64 cast notice
             # two metrics at least: with one, ranx returns a bare float
-            evaluate(Qrels(qrels), run, sorted(set(wanted.values()) | {"hit_rate@1"}),
-                     make_comparable=True)
+            evaluate(
+                Qrels(qrels),
+                run,
+                sorted(set(wanted.values()) | {"hit_rate@1"}),
+                make_comparable=True,
+            )
         for ours, theirs in wanted.items():
             out[ours] = {q: float(v) for q, v in run.scores[theirs].items()}
     return out
@@ -209,13 +233,21 @@ def summarise(records: list[dict], k: int) -> dict[str, Any]:
         metrics[lang] = {"n": len(ids)} | {m: _mean(per_q[m][i] for i in ids) for m in names}
         curve[lang] = [_mean(per_q[m][i] for i in ids) for m in curve_names]
     lat = np.array([r["latency_ms"] for r in records], dtype=float)
-    latency = {"n": int(lat.size)} | ({
-        f"p{p}": float(np.percentile(lat, p)) for p in (50, 95, 99)
-    } | {"mean": float(lat.mean()), "max": float(lat.max())} if lat.size else {})
-    return {"k": k, "n_questions": len(records),
-            "n_answerable": sum(r["answerable"] for r in records),
-            "metrics": metrics, "recall_curve": curve, "latency_ms": latency,
-            "unanswerable": _unanswerable(records)}
+    latency = {"n": int(lat.size)} | (
+        {f"p{p}": float(np.percentile(lat, p)) for p in (50, 95, 99)}
+        | {"mean": float(lat.mean()), "max": float(lat.max())}
+        if lat.size
+        else {}
+    )
+    return {
+        "k": k,
+        "n_questions": len(records),
+        "n_answerable": sum(r["answerable"] for r in records),
+        "metrics": metrics,
+        "recall_curve": curve,
+        "latency_ms": latency,
+        "unanswerable": _unanswerable(records),
+    }
 
 
 def _top(rec: dict) -> float | None:
@@ -229,51 +261,34 @@ def _unanswerable(records: list[dict]) -> dict[str, Any]:
     questions score like answerable ones, no score threshold will separate them.
     """
     tops = [s for r in records if r["answerable"] if (s := _top(r)) is not None]
-    rows = [{"id": r["id"], "question": r["question"], "lang": r["lang"], "top_score": _top(r),
-             "top_source": r["results"][0]["source"] if r["results"] else None}
-            for r in records if not r["answerable"]]
+    rows = [
+        {
+            "id": r["id"],
+            "question": r["question"],
+            "lang": r["lang"],
+            "top_score": _top(r),
+            "top_source": r["results"][0]["source"] if r["results"] else None,
+        }
+        for r in records
+        if not r["answerable"]
+    ]
     scores = [r["top_score"] for r in rows if r["top_score"] is not None]
-    return {"n": len(rows), "questions": rows,
-            "top_score_mean": _mean(scores), "top_score_max": max(scores, default=None),
-            "answerable_top_score_median": float(np.median(tops)) if tops else None,
-            "answerable_top_score_min": min(tops, default=None)}
+    return {
+        "n": len(rows),
+        "questions": rows,
+        "top_score_mean": _mean(scores),
+        "top_score_max": max(scores, default=None),
+        "answerable_top_score_median": float(np.median(tops)) if tops else None,
+        "answerable_top_score_min": min(tops, default=None),
+    }
 
 
-def evaluate_searcher(searcher: Searcher, questions: list[GoldQuestion], k: int = 10,
-                      progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def evaluate_searcher(
+    searcher: Searcher,
+    questions: list[GoldQuestion],
+    k: int = 10,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Run the gold questions and summarise; the dict is what ``results.json`` holds."""
     records = run_questions(searcher, questions, max(k, CURVE_K), progress)
     return summarise(records, k) | {"questions": records}
-
-
-def compare_results(a: dict, b: dict, stat_test: str = "fisher") -> dict[str, Any]:
-    """Paired significance test (ranx.compare) of two results.json files on shared questions."""
-    from ranx import Qrels, Run, compare
-
-    k = min(a["k"], b["k"])
-    names = metric_names(k)
-    by_id = {r["id"]: r for r in b["questions"] if r["answerable"]}
-    shared = [r for r in a["questions"] if r["answerable"] and r["id"] in by_id]
-    if not shared:
-        raise ValueError("the two results have no answerable question in common")
-    recs_b = [by_id[r["id"]] for r in shared]
-    name_a, name_b = a.get("name") or "A", b.get("name") or "B"
-    if name_a == name_b:
-        name_a, name_b = f"A: {name_a}", f"B: {name_b}"
-    fq, fa, aq, aa = _runs(shared)
-    _, fb, _, ab = _runs(recs_b)
-    rows: dict[str, dict] = {}
-    for which, qrels, ra, rb in (("file", fq, fa, fb), ("answer", aq, aa, ab)):
-        wanted = {m: _ranx_name(m)[1] for m in names if _ranx_name(m)[0] == which}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            report = compare(Qrels(qrels), [Run(ra, name=name_a), Run(rb, name=name_b)],
-                             sorted(set(wanted.values())), stat_test=stat_test,
-                             rounding_digits=4, make_comparable=True).to_dict()
-        for ours, theirs in wanted.items():
-            va = report[name_a]["scores"][theirs]
-            vb = report[name_b]["scores"][theirs]
-            rows[ours] = {"a": va, "b": vb, "delta": vb - va,
-                          "p": report[name_a]["comparisons"][name_b][theirs]}
-    return {"a": name_a, "b": name_b, "n": len(shared), "test": stat_test,
-            "rows": {m: rows[m] for m in names}}

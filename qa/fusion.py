@@ -45,22 +45,41 @@ def ranked(scores: dict[int, float]) -> list[int]:
     return sorted(scores, key=lambda d: (-scores[d], d))
 
 
-def _overlaps(a: Passage, b: Passage) -> bool:
-    return a.source == b.source and a.start < b.end and b.start < a.end
+Span = tuple[int, int, list[int]]  # start, end, ids of the passages it covers
 
 
-def drop_near_duplicates(order: Sequence[int], passages: Sequence[Passage], k: int) -> list[int]:
-    """The first ``k`` ids whose passage neither overlaps a better one (chunk overlap) nor
-    repeats its text (the same text in two files)."""
-    kept: list[int] = []
+def merge_overlapping(
+    order: Sequence[int], passages: Sequence[Passage], k: int, max_chars: int
+) -> list[Span]:
+    """The first ``k`` results as ``(start, end, ids)``, no text returned twice.
+
+    A passage that overlaps a better-ranked one of the same file (chunk overlap) is merged
+    into it: the reader gets one continuous span instead of the shared text twice. When the
+    merged span would pass ``max_chars``, only the part not shown yet is kept, as its own
+    result. A passage whose text repeats a kept one (the same text in two files) is dropped.
+    """
+    kept: list[Span] = []
     seen_text: set[str] = set()
     for doc in order:
-        p = passages[doc]
-        key = " ".join(p.text.split())
-        if key in seen_text or any(_overlaps(p, passages[d]) for d in kept):
-            continue
-        kept.append(doc)
-        seen_text.add(key)
         if len(kept) == k:
             break
+        p = passages[doc]
+        key = " ".join(p.text.split())
+        if key in seen_text:
+            continue
+        seen_text.add(key)
+        start, end = p.start, p.end
+        for i, (s, e, ids) in enumerate(kept):
+            if passages[ids[0]].source != p.source or not (start < e and s < end):
+                continue
+            if max(e, end) - min(s, start) <= max_chars:
+                kept[i] = (min(s, start), max(e, end), [*ids, doc])
+                start = end = 0  # absorbed
+                break
+            start, end = (e, end) if end > e else (start, s)  # the part not shown yet
+        if end - start >= MIN_PIECE:
+            kept.append((start, end, [doc]))
     return kept
+
+
+MIN_PIECE = 20

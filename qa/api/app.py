@@ -34,7 +34,12 @@ log = logging.getLogger("qa.api")
 DESCRIPTION = """Search Norwegian public-sector documents. Every result is an exact citation:
 `text == source_text[start:end]` of `GET /sources/{source}` for the same `index_version`.
 
-Errors always have the body `{"error": {"code", "message", "details"}}`."""
+Errors always have the body `{"error": {"code", "message", "details"}}`.
+
+When the server has an API key (`QA_API_KEY`), `/search` and `/sources` need it in
+`X-API-Key` or `Authorization: Bearer`; `/health`, `/docs`, `/openapi.json` and the static
+`/`, `/view` and `/widget.js` stay open (they carry no indexed data). Requests are limited
+per client address (`QA_RATE_LIMIT`); over the limit the answer is 429 with `Retry-After`."""
 
 
 async def _watch_until_loaded(live: LiveRetriever, interval: float) -> None:

@@ -25,6 +25,7 @@ from qa.api.schemas import (
     error_responses,
 )
 from qa.config import Settings
+from qa.retriever import Retriever
 
 health_router = APIRouter(tags=["service"])
 router = APIRouter()
@@ -56,7 +57,7 @@ def _checked(query: str, k: int | None, settings: Settings, where: str) -> tuple
     return query.strip(), k
 
 
-async def _search(retriever: RetrieverDep, query: str, k: int) -> SearchResponse:
+async def _search(retriever: Retriever, query: str, k: int) -> SearchResponse:
     result = await run_in_threadpool(retriever.search, query, k)
     return SearchResponse.from_result(result, retriever.version)
 

@@ -7,17 +7,24 @@ checked in the routes and patched into the schema by ``app.py``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from qa.types import Hit, SearchResult
 
 _EXAMPLE_TEXT = "Søknaden må sendes innen 1. mars."
 
 
+def _whole_float_to_int(value: Any) -> Any:
+    """JSON Schema counts 2.0 as an integer; accept it, still reject 2.5, "2" and true."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class SearchRequest(BaseModel):
-    """Body of ``POST /search``. Strict types: ``"k": "5"`` or ``"k": 5.0`` is an error."""
+    """Body of ``POST /search``. Strict types: ``"k": "5"`` or ``"k": true`` is an error."""
 
     model_config = ConfigDict(
         strict=True,
@@ -28,7 +35,7 @@ class SearchRequest(BaseModel):
         min_length=1,
         description="The question or search words, in Norwegian (bokmål or nynorsk) or English.",
     )
-    k: int | None = Field(
+    k: Annotated[int | None, BeforeValidator(_whole_float_to_int)] = Field(
         None, ge=1, description="How many passages to return; the server default when absent."
     )
 

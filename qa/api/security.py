@@ -1,9 +1,9 @@
 """API key check and the security headers every response carries.
 
-Policy (see docs/API.md): when ``settings.api_key`` is set, ``/search`` and ``/sources*``
-need it. ``/health`` (probes), the static widget/demo/view files and ``/docs`` +
-``/openapi.json`` stay open: they carry no indexed data, and a browser cannot attach a
-header to a ``<script src>`` or page load anyway.
+Policy (also stated in the OpenAPI description): when ``settings.api_key`` is set,
+``/search`` and ``/sources*`` need it. ``/health`` (probes), the static widget/demo/view
+files, ``/docs`` and ``/openapi.json`` stay open: they carry no indexed data, and a browser
+cannot attach a header to a ``<script src>`` or a page load anyway.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ def page_headers(frame_ancestors: list[str] | None = None) -> dict[str, str]:
 
 
 def _same_key(given: str, expected: str) -> bool:
-    """Constant-time comparison on bytes (compare_digest on str rejects non-ASCII)."""
-    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
+    """Constant-time comparison of the raw header bytes (Starlette decodes them as Latin-1)
+    with the UTF-8 key; compare_digest on str would reject non-ASCII."""
+    return hmac.compare_digest(given.encode("latin-1", "replace"), expected.encode("utf-8"))
 
 
 async def require_api_key(

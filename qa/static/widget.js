@@ -387,13 +387,21 @@ a.cite {
   gap: .35em;
   font-size: .8125em;
   color: var(--_accent);
+  text-decoration: none;
+  cursor: pointer;
+}
+a.cite .file, a.cite .lines {
   text-decoration: underline;
   text-decoration-thickness: 1px;
   text-underline-offset: 2px;
-  cursor: pointer;
 }
-a.cite:hover { text-decoration-thickness: 2px; }
+a.cite:hover .file, a.cite:hover .lines { text-decoration-thickness: 2px; }
 a.cite .sep { color: var(--_muted); }
+@media (hover: none) { kbd { display: none; } }
+@media (max-width: 30rem) {
+  [role="option"] { padding: .65em .75em .7em; }
+  .message { padding: .8em .75em; }
+}
 `;
 
 let sheet = null;

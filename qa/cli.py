@@ -104,18 +104,30 @@ def index_cmd(sources: Path | None, index_dir: Path | None, rebuild: bool, quiet
 @click.option("--port", type=int, help="Port [8000].")
 def serve_cmd(index_dir: Path | None, sources: Path | None, host: str | None,
               port: int | None) -> None:
-    """Serve the search API, the widget and the demo page (builds the index if missing)."""
-    from qa.index import current_version
+    """Serve the search API, the widget and the demo page (builds the index if missing).
+
+    A damaged index, or one built with another model, is refused here with what to run.
+    """
+    from qa.batching import BatchingEmbedder
+    from qa.index import IndexProblem, current_version
+    from qa.retriever import LiveRetriever
 
     settings = _settings(index_dir=index_dir, sources_dir=sources, host=host, port=port)
+    embedder = _embedder(settings)
     if current_version(settings.index_dir) is None:
         if not settings.build_if_missing:
             _fail(f"no index in {settings.index_dir}: run `qa index --index {settings.index_dir}`")
         click.echo(f"no index in {settings.index_dir}: building it first", err=True)
-        _build(settings, _embedder(settings))
+        _build(settings, embedder)
+    live = LiveRetriever(settings, BatchingEmbedder(embedder))
+    try:
+        live.start()
+    except IndexProblem as exc:
+        _fail(str(exc))
     from qa.api.app import run_server
 
-    run_server(settings)
+    click.echo(f"serving {settings.index_dir} on http://{settings.host}:{settings.port}", err=True)
+    run_server(settings, live)
 
 
 @cli.command("ask")

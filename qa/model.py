@@ -35,7 +35,7 @@ from qa.config import BUNDLED_MODEL
 
 log = logging.getLogger(__name__)
 
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 BUNDLED_NAME = BUNDLED_MODEL.split(":", 1)[1]
 MARKER = "qa_bundle.json"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
@@ -194,7 +194,8 @@ def precompiled_charsmap(mapping: dict[str, str]) -> bytes:
             else:
                 units[q ^ label] |= label
                 stack.append((q ^ label, child))
-    last = int(np.flatnonzero(used).max()) + 1
+    # lookups go to base ^ byte for any byte: keep every used base's whole 256-unit block
+    last = (int(np.flatnonzero(base_used).max()) | 255) + 1
     trie = units[:last].astype("<u4").tobytes()
     return struct.pack("<I", len(trie)) + trie + bytes(blob)
 

@@ -38,12 +38,12 @@ CHROMIUM_ARGS = [
 # A file whose text is HTML that would run if anything rendered it as HTML.
 HOSTILE_PATH = "usikker/fiendtlig fil æøå.txt"
 HOSTILE_TEXT = (
-    'Fiendtlig testfil <script>window.__pwned=1</script>\n'
+    "Fiendtlig testfil <script>window.__pwned=1</script>\n"
     "\n"
     "Denne filen prøver å kjøre kode i nettleseren: "
     '<img src=x onerror="window.__pwned=1"> og <b>fet skrift</b> skal vises som vanlig tekst.\n'
     "Sikkerhetstesten gjelder skadelig markering i kildetekster, og "
-    "<a href=\"javascript:window.__pwned=1\">lenker</a> skal heller ikke virke.\n"
+    '<a href="javascript:window.__pwned=1">lenker</a> skal heller ikke virke.\n'
 )
 
 
@@ -123,12 +123,14 @@ def run_qa_server(
         deadline = time.monotonic() + timeout_s
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"qa serve exited with {process.returncode}:\n{server.log_tail()}")
+                code = process.returncode
+                raise RuntimeError(f"qa serve exited with {code}:\n{server.log_tail()}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
                     break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"qa serve not healthy after {timeout_s:.0f}s:\n{server.log_tail()}")
+                late = f"qa serve not healthy after {timeout_s:.0f}s"
+                raise RuntimeError(f"{late}:\n{server.log_tail()}")
             time.sleep(0.5)
         yield server
     finally:

@@ -9,6 +9,7 @@ Run: pytest tests/test_widget_e2e.py  (about a minute or two; the first run conv
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 pytest.importorskip("playwright.sync_api")
-from e2e_helpers import (  # noqa: E402
+from e2e_helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
     HOSTILE_PATH,
@@ -27,19 +28,21 @@ from e2e_helpers import (  # noqa: E402
     StaticSite,
     chromium_available,
     embedding_page,
-    free_port,
     make_sources,
     run_qa_server,
 )
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+Sites = tuple[StaticSite, StaticSite]
 SCREENSHOT = ROOT / "docs" / "img" / "widget.png"
 
 NB_QUESTION = "Hvem ledet konsultasjonsmøtet?"
 EN_QUESTION = "Who chaired the consultation meeting?"
 MEETING_DOC = "003_257cbb8daa8430e4.txt"
 HOSTILE_QUESTION = "Sikkerhetstesten skadelig markering i kildetekster"
+HOSTILE_TITLE = "Fiendtlig testfil <script>window.__pwned=1</script>"
+FOCUSED_ROLE = "document.querySelector('qa-search').shadowRoot.activeElement.getAttribute('role')"
 
 pytestmark = [
     pytest.mark.slow,
@@ -51,7 +54,7 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def sites() -> Iterator[tuple[StaticSite, StaticSite]]:
+def sites() -> Iterator[Sites]:
     """Two other origins: the first is on the API's CORS allow-list, the second is not.
 
     Their pages need the API's URL, which is known only later: they are filled in by `api`.
@@ -61,7 +64,7 @@ def sites() -> Iterator[tuple[StaticSite, StaticSite]]:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, sites: tuple[StaticSite, StaticSite]) -> Iterator[QaServer]:
+def api(tmp_path_factory: pytest.TempPathFactory, sites: Sites) -> Iterator[QaServer]:
     allowed, denied = sites
     work = tmp_path_factory.mktemp("widget-e2e")
     sources = make_sources(work / "sources", ROOT / "sources")
@@ -117,6 +120,12 @@ def ask(page: Page, question: str) -> None:
     expect(page.locator("qa-search [role=listbox]")).to_have_attribute("aria-busy", "false")
 
 
+def cited(option) -> tuple[str, int, int]:  # type: ignore[no-untyped-def]
+    """(source, start, end) of a result option."""
+    get = option.get_attribute
+    return get("data-source") or "", int(get("data-start") or -1), int(get("data-end") or -1)
+
+
 def source_json(api: QaServer, path: str) -> dict:
     r = httpx.get(f"{api.url}/sources/{path}", params={"format": "json"}, timeout=10)
     r.raise_for_status()
@@ -146,7 +155,9 @@ def check_view_page(view: Page, api: QaServer, source: str, start: int, end: int
     return expected
 
 
-def follow_citation(context: BrowserContext, page: Page, option_index: int, keyboard: bool = False) -> Page:
+def follow_citation(
+    context: BrowserContext, page: Page, option_index: int, keyboard: bool = False
+) -> Page:
     """Open the citation of one result; it opens in a new tab."""
     with context.expect_page() as new_page:
         if keyboard:
@@ -161,17 +172,16 @@ def follow_citation(context: BrowserContext, page: Page, option_index: int, keyb
 # --- tests ------------------------------------------------------------------------------
 
 
-def test_norwegian_question_shows_cited_passages(api: QaServer, context: BrowserContext, page: Page) -> None:
+def test_norwegian_question_shows_cited_passages(
+    api: QaServer, context: BrowserContext, page: Page
+) -> None:
     page.goto(api.url + "/")
     expect(box(page)).to_have_attribute("placeholder", "Søk i dokumentene")
     ask(page, NB_QUESTION)
 
     # The widget shows what the API answers, in the API's order.
     expected = api_search(api, NB_QUESTION)
-    got = [
-        (o.get_attribute("data-source"), int(o.get_attribute("data-start")), int(o.get_attribute("data-end")))
-        for o in options(page).all()
-    ]
+    got = [cited(o) for o in options(page).all()]
     assert got == [(r["source"], r["start"], r["end"]) for r in expected]
     assert expected[0]["source"] == MEETING_DOC
     assert "ledet møtet" in expected[0]["text"]
@@ -200,7 +210,9 @@ def test_norwegian_question_shows_cited_passages(api: QaServer, context: Browser
     assert view.title().endswith("Kilde")
 
 
-def test_english_question_and_english_labels(api: QaServer, context: BrowserContext, page: Page, sites) -> None:  # type: ignore[no-untyped-def]
+def test_english_question_and_english_labels(
+    api: QaServer, context: BrowserContext, page: Page, sites: Sites
+) -> None:
     allowed, _ = sites
     page.goto(allowed.origin + "/en")
     expect(box(page)).to_have_attribute("placeholder", "Search the documents")
@@ -217,7 +229,9 @@ def test_english_question_and_english_labels(api: QaServer, context: BrowserCont
     expect(view.locator("qa-source .kicker")).to_have_text("Source")
 
 
-def test_keyboard_navigation(api: QaServer, context: BrowserContext, page: Page, sites) -> None:  # type: ignore[no-untyped-def]
+def test_keyboard_navigation(
+    api: QaServer, context: BrowserContext, page: Page, sites: Sites
+) -> None:
     allowed, _ = sites
     page.goto(allowed.origin + "/")
     combo = box(page)
@@ -233,7 +247,7 @@ def test_keyboard_navigation(api: QaServer, context: BrowserContext, page: Page,
     page.locator("h1").click()
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.tagName") == "QA-SEARCH"
-    assert page.evaluate("document.querySelector('qa-search').shadowRoot.activeElement.getAttribute('role')") == "combobox"
+    assert page.evaluate(FOCUSED_ROLE) == "combobox"
     expect(combo).to_have_value("")
 
     page.keyboard.type(NB_QUESTION)
@@ -264,7 +278,7 @@ def test_keyboard_navigation(api: QaServer, context: BrowserContext, page: Page,
     page.keyboard.press("ArrowDown")  # and back to the first
     assert active() == ids[0]
     # The caret stays in the box the whole time.
-    assert page.evaluate("document.querySelector('qa-search').shadowRoot.activeElement.getAttribute('role')") == "combobox"
+    assert page.evaluate(FOCUSED_ROLE) == "combobox"
 
     # Escape closes the list.
     page.keyboard.press("Escape")
@@ -279,10 +293,10 @@ def test_keyboard_navigation(api: QaServer, context: BrowserContext, page: Page,
     page.keyboard.press("ArrowDown")
     assert active() == ids[1]
     second = options(page).nth(1)
-    source, start, end = (second.get_attribute(a) for a in ("data-source", "data-start", "data-end"))
+    source, start, end = cited(second)
     view = follow_citation(context, page, 1, keyboard=True)
     assert parse_qs(urlsplit(view.url).query)["source"] == [source]
-    check_view_page(view, api, str(source), int(str(start)), int(str(end)))
+    check_view_page(view, api, source, start, end)
 
     # A second Escape (list closed) clears the box.
     page.bring_to_front()
@@ -298,7 +312,7 @@ def test_hostile_source_renders_as_text(api: QaServer, context: BrowserContext, 
     hostile = page.locator(f'qa-search [role=option][data-source="{HOSTILE_PATH}"]')
     expect(hostile).to_have_count(1)
     # The markup is visible as literal text; no element came out of it.
-    expect(hostile.locator(".title")).to_have_text("Fiendtlig testfil <script>window.__pwned=1</script>")
+    expect(hostile.locator(".title")).to_have_text(HOSTILE_TITLE)
     expect(hostile.locator(".text")).to_contain_text('<img src=x onerror="window.__pwned=1">')
     counts = page.evaluate(
         "() => { const r = document.querySelector('qa-search').shadowRoot;"
@@ -313,15 +327,18 @@ def test_hostile_source_renders_as_text(api: QaServer, context: BrowserContext, 
     assert " " not in href and "<" not in href
     index = [o.get_attribute("data-source") for o in options(page).all()].index(HOSTILE_PATH)
     view = follow_citation(context, page, index)
-    start = int(hostile.get_attribute("data-start") or 0)
-    end = int(hostile.get_attribute("data-end") or 0)
+    _, start, end = cited(hostile)
     check_view_page(view, api, HOSTILE_PATH, start, end)
     pre = view.locator("qa-source pre")
     expect(pre).to_contain_text("<script>window.__pwned=1</script>")
-    expect(view.locator("qa-source h1")).to_have_text("Fiendtlig testfil <script>window.__pwned=1</script>")
-    assert view.evaluate(
-        "document.querySelector('qa-source').shadowRoot.querySelectorAll('script, img, b, a').length"
-    ) == 0
+    expect(view.locator("qa-source h1")).to_have_text(HOSTILE_TITLE)
+    elements = "script, img, b, a"
+    assert (
+        view.evaluate(
+            f"document.querySelector('qa-source').shadowRoot.querySelectorAll('{elements}').length"
+        )
+        == 0
+    )
     view.wait_for_timeout(300)
     not_pwned(view)
 
@@ -343,17 +360,24 @@ def test_view_page_bad_links(api: QaServer, page: Page) -> None:
     expect(page.locator("qa-source mark")).to_have_count(0)
 
 
-def test_allowed_origin_gets_results(api: QaServer, page: Page, sites) -> None:  # type: ignore[no-untyped-def]
+def test_allowed_origin_gets_results(api: QaServer, page: Page, sites: Sites) -> None:
     allowed, _ = sites
     page.goto(allowed.origin + "/")
     ask(page, NB_QUESTION)
     assert options(page).first.get_attribute("data-source") == MEETING_DOC
     # Citations point at the API's origin, not the embedding page's.
-    assert (options(page).first.locator("a.cite").get_attribute("href") or "").startswith(api.url + "/view?")
+    href = options(page).first.locator("a.cite").get_attribute("href") or ""
+    assert href.startswith(api.url + "/view?")
 
 
-def test_disallowed_origin_shows_error_state(api: QaServer, page: Page, sites) -> None:  # type: ignore[no-untyped-def]
+def test_disallowed_origin_shows_error_state(api: QaServer, page: Page, sites: Sites) -> None:
     _, denied = sites
+    # A module script is fetched with CORS: widget.js itself must be readable from any
+    # origin, or a page off the allow-list gets no widget at all instead of its error state.
+    r = httpx.get(f"{api.url}/widget.js", headers={"Origin": denied.origin})
+    assert r.headers.get("access-control-allow-origin") == "*", (
+        "GET /widget.js must send Access-Control-Allow-Origin: * (it is public and static)"
+    )
     page.goto(denied.origin + "/")
     box(page).click()
     page.keyboard.type(NB_QUESTION)
@@ -364,15 +388,44 @@ def test_disallowed_origin_shows_error_state(api: QaServer, page: Page, sites) -
     expect(page.locator("qa-search [role=status]")).to_contain_text("Noe gikk galt")
 
 
+def test_api_key(tmp_path: Path, context: BrowserContext, page: Page, sites: Sites) -> None:
+    """With QA_API_KEY set, the widget sends its api-key and the view page gets it too."""
+    allowed, _ = sites
+    key = "hemmelig-nøkkel"  # not ASCII on purpose: header bytes are UTF-8
+    sources = make_sources(tmp_path / "sources", ROOT / "sources")
+    with run_qa_server(
+        tmp_path, sources, cors_origins=[allowed.origin], extra_env={"QA_API_KEY": key}
+    ) as keyed:
+        allowed.pages["/uten-nokkel"] = embedding_page(keyed.url, "Uten nøkkel")
+        allowed.pages["/med-nokkel"] = embedding_page(keyed.url, "Med nøkkel", f'api-key="{key}"')
+
+        page.goto(allowed.origin + "/uten-nokkel")
+        box(page).click()
+        page.keyboard.type(NB_QUESTION)
+        expect(page.locator("qa-search .message.error .detail")).to_contain_text("API key")
+
+        page.goto(allowed.origin + "/med-nokkel")
+        ask(page, NB_QUESTION)
+        href = options(page).first.locator("a.cite").get_attribute("href") or ""
+        assert "#key=" in href  # in the fragment: never sent to a server
+        view = follow_citation(context, page, 0)
+        expect(view.locator("qa-source mark#passage")).to_be_visible()
+        assert "key" not in view.url  # wiped from the address bar
+        view.reload()  # the tab keeps the key
+        expect(view.locator("qa-source mark#passage")).to_be_visible()
+
+
 def test_api_error_message_is_shown(api: QaServer, page: Page) -> None:
     page.goto(api.url + "/")
     # An endpoint with a wrong path: the API answers 404 with its JSON error body.
-    page.locator("qa-search").evaluate("(el, url) => el.setAttribute('endpoint', url)", api.url + "/finnes-ikke")
+    wrong = api.url + "/finnes-ikke"
+    page.locator("qa-search").evaluate("(el, url) => el.setAttribute('endpoint', url)", wrong)
     box(page).click()
     page.keyboard.type(NB_QUESTION)
     error = page.locator("qa-search .message.error")
     expect(error).to_contain_text("Noe gikk galt")
-    message = httpx.get(f"{api.url}/finnes-ikke/search", params={"q": "x"}).json()["error"]["message"]
+    answer = httpx.get(f"{wrong}/search", params={"q": "x"}).json()
+    message = answer["error"]["message"]
     expect(error.locator(".detail")).to_have_text(message)
 
 
@@ -384,7 +437,8 @@ def test_loading_debounce_stale_requests_and_no_results(api: QaServer, page: Pag
             const original = window.fetch;
             window.fetch = function (input, init) {
                 const url = String(input instanceof Request ? input.url : input);
-                if (init && init.signal) init.signal.addEventListener("abort", () => window.__aborted.push(url));
+                const signal = init && init.signal;
+                if (signal) signal.addEventListener("abort", () => window.__aborted.push(url));
                 return original.apply(this, arguments);
             };
         })();"""
@@ -432,10 +486,8 @@ def test_loading_debounce_stale_requests_and_no_results(api: QaServer, page: Pag
 
     # The stale answer arriving late changes nothing.
     for route in held:
-        try:
+        with contextlib.suppress(Exception):  # the page may have given up on it already
             route.continue_()
-        except Exception:  # the page already gave up on it
-            pass
     page.wait_for_timeout(500)
     expect(page.locator("qa-search .message")).to_contain_text("Ingen treff")
     expect(options(page)).to_have_count(0)
@@ -452,14 +504,19 @@ def test_page_css_does_not_reach_the_widget(api: QaServer, page: Page) -> None:
         "e => { const s = getComputedStyle(e); return [s.display, s.fontSize, s.textTransform]; }"
     )
     assert style == ["inline", "15px", "none"]
-    input_style = box(page).evaluate("e => { const s = getComputedStyle(e); return [s.fontSize, s.color]; }")
+    input_style = box(page).evaluate(
+        "e => { const s = getComputedStyle(e); return [s.fontSize, s.color]; }"
+    )
     assert input_style[0] == "16px" and input_style[1] != "rgb(255, 0, 0)"
     expect(options(page).first.locator(".title")).to_be_visible()
 
 
 def test_phone_viewport_has_no_horizontal_scroll(api: QaServer, browser: Browser) -> None:
     ctx = browser.new_context(
-        viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True, device_scale_factor=2
+        viewport={"width": 375, "height": 667},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
     )
     try:
         page = ctx.new_page()
@@ -480,7 +537,7 @@ def test_phone_viewport_has_no_horizontal_scroll(api: QaServer, browser: Browser
         ctx.close()
 
 
-def test_screenshot_for_the_docs(api: QaServer, browser: Browser, sites) -> None:  # type: ignore[no-untyped-def]
+def test_screenshot_for_the_docs(api: QaServer, browser: Browser, sites: Sites) -> None:
     """Saves docs/img/widget.png: the widget with results, as the docs show it."""
     allowed, _ = sites
     ctx = browser.new_context(viewport={"width": 760, "height": 1000}, device_scale_factor=1)
@@ -496,7 +553,12 @@ def test_screenshot_for_the_docs(api: QaServer, browser: Browser, sites) -> None
         b = page.locator("qa-search").bounding_box()
         assert b
         m = 16
-        clip = {"x": b["x"] - m, "y": b["y"] - m, "width": b["width"] + 2 * m, "height": b["height"] + 2 * m}
+        clip = {
+            "x": b["x"] - m,
+            "y": b["y"] - m,
+            "width": b["width"] + 2 * m,
+            "height": b["height"] + 2 * m,
+        }
         png = page.screenshot(path=str(SCREENSHOT), clip=clip, animations="disabled")
         assert len(png) > 10_000
         assert re.search(r"\d+ treff", page.locator("qa-search [role=status]").text_content() or "")

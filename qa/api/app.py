@@ -57,10 +57,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     live: LiveRetriever | None = app.state.live
     if live is None:
+        from qa.batching import BatchingEmbedder
         from qa.embedding import load_embedder  # heavy (torch); only when serving for real
 
         embedder = await run_in_threadpool(load_embedder, settings)
-        live = LiveRetriever(settings, embedder)
+        live = LiveRetriever(settings, BatchingEmbedder(embedder))
         app.state.live = live
     watcher: asyncio.Task[None] | None = None
     if not live.ready:
@@ -125,9 +126,21 @@ def create_app(settings: Settings, live: LiveRetriever | None = None) -> FastAPI
     app.include_router(routes.router, dependencies=protected)
     app.include_router(static.router)
 
+    # Swagger UI's files come from the swagger-ui-bundle package: an intranet has no CDN.
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        page = get_swagger_ui_html(openapi_url="/openapi.json", title="qa API")
+        page = get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="qa API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
         page.headers["Content-Security-Policy"] = DOCS_CSP
         page.headers["X-Frame-Options"] = "DENY"
         return page
@@ -153,12 +166,12 @@ def create_app(settings: Settings, live: LiveRetriever | None = None) -> FastAPI
     return app
 
 
-def run_server(settings: Settings) -> None:
+def run_server(settings: Settings, live: LiveRetriever | None = None) -> None:
     """Serve the app with uvicorn on settings.host:settings.port until interrupted."""
     import uvicorn
 
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, live),
         host=settings.host,
         port=settings.port,
         server_header=False,

@@ -37,8 +37,16 @@ def _page(name: str, frame_ancestors: list[str] | None = None) -> Response:
 
 @router.get("/widget.js")
 async def widget() -> Response:
-    """The embeddable search widget (loaded cross-origin by the sites that embed it)."""
-    headers = {**_CACHE, "Cross-Origin-Resource-Policy": "cross-origin"}
+    """The embeddable search widget (loaded cross-origin by the sites that embed it).
+
+    A module script from another origin is fetched under CORS, so this public, static,
+    credential-free file allows every origin; the data endpoints keep the allow-list.
+    """
+    headers = {
+        **_CACHE,
+        "Cross-Origin-Resource-Policy": "cross-origin",
+        "Access-Control-Allow-Origin": "*",
+    }
     return Response(
         _read("widget.js"), media_type="text/javascript; charset=utf-8", headers=headers
     )

@@ -207,6 +207,14 @@ function svgIcon(kind) {
   return svg;
 }
 
+/**
+ * A header value for the key: HTTP headers are bytes, and fetch() sends each character as one
+ * byte (Latin-1). The server reads the key as UTF-8, so send its UTF-8 bytes.
+ */
+function keyHeader(key) {
+  return String.fromCharCode(...new TextEncoder().encode(String(key)));
+}
+
 function fileName(path) {
   const parts = String(path).split("/");
   return parts[parts.length - 1] || String(path);
@@ -686,7 +694,7 @@ export class QaSearch extends HTMLElement {
     url.searchParams.set("k", String(this.k));
     const headers = { Accept: "application/json" };
     const key = this.getAttribute("api-key");
-    if (key) headers["X-API-Key"] = key;
+    if (key) headers["X-API-Key"] = keyHeader(key);
 
     let results = null;
     let error = null;
@@ -771,11 +779,9 @@ export class QaSearch extends HTMLElement {
       msg.hidden = false;
     } else if (this._state === "error") {
       msg.classList.add("error");
-      msg.setAttribute("role", "alert");
       msg.append(h("strong", {}, L.error), h("span", { class: "detail" }, String(this._error)));
       msg.hidden = false;
     }
-    if (this._state !== "error") msg.removeAttribute("role");
 
     const terms = queryTerms(this._query);
     const id = (s) => `${this._uid}-${s}`;
@@ -1009,10 +1015,21 @@ export class QaSource extends HTMLElement {
     const q = new URLSearchParams(location.search);
     const hash = new URLSearchParams(location.hash.replace(/^#/, ""));
     const key = hash.get("key") || "";
-    if (key && !this._key) {
-      // Keep the key for this page, but out of the address bar and the history.
+    if (key) {
+      // Keep the key for this tab (a reload works), but out of the address bar and history.
       this._key = key;
+      try {
+        sessionStorage.setItem("qa-api-key", key);
+      } catch {
+        /* storage may be off: the key then lasts as long as the page */
+      }
       history.replaceState(history.state, "", location.pathname + location.search);
+    } else if (!this._key) {
+      try {
+        this._key = sessionStorage.getItem("qa-api-key") || "";
+      } catch {
+        this._key = "";
+      }
     }
     return {
       source: q.get("source"),
@@ -1053,7 +1070,7 @@ export class QaSource extends HTMLElement {
     const url = new URL(`${this.endpoint}/sources/${encodePath(p.source)}`);
     url.searchParams.set("format", "json");
     const headers = { Accept: "application/json" };
-    if (p.key) headers["X-API-Key"] = p.key;
+    if (p.key) headers["X-API-Key"] = keyHeader(p.key);
     let body = null;
     let error = null;
     try {

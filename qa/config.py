@@ -59,9 +59,14 @@ class Settings(BaseSettings):
     default_k: int = Field(5, ge=1, le=50)
     max_k: int = Field(50, ge=1, le=1000)
     candidates: int = Field(50, ge=1, description="Hits taken from each side before fusion.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
-    dense_weight: float = Field(1.0, ge=0)
-    lexical_weight: float = Field(1.0, ge=0)
+    rrf_k: int = Field(10, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking.")
+    lexical_weight: float = Field(
+        1.05,
+        ge=0,
+        description="Weight of the BM25 ranking for questions in the sources' language "
+        "(a little over the dense weight: equal ranks go to BM25, the stronger side there).",
+    )
     foreign_lexical_weight: float = Field(
         0.5,
         ge=0,

@@ -122,12 +122,9 @@ def compare_results(a: dict, b: dict, stat_test: str = "fisher") -> dict[str, An
         for ours, theirs in wanted.items():
             va = report[name_a]["scores"][theirs]
             vb = report[name_b]["scores"][theirs]
-            rows[ours] = {
-                "a": va,
-                "b": vb,
-                "delta": vb - va,
-                "p": report[name_a]["comparisons"][name_b][theirs],
-            }
+            p = float(report[name_a]["comparisons"][name_b][theirs])
+            # a t-test on identical scores is nan: no difference to test
+            rows[ours] = {"a": va, "b": vb, "delta": vb - va, "p": None if p != p else p}
     return {
         "a": name_a,
         "b": name_b,
@@ -139,19 +136,21 @@ def compare_results(a: dict, b: dict, stat_test: str = "fisher") -> dict[str, An
 
 def format_compare(cmp: dict) -> str:
     """The comparison of two results, one metric a line, with the paired test's p-value."""
-    head = f"{'metric':<10} {cmp['a'][:18]:>18} {cmp['b'][:18]:>18} {'delta':>8} {'p':>8}"
+    head = f"{'metric':<10} {cmp['a'][:24]:>24} {cmp['b'][:24]:>24} {'B - A':>8} {'p':>8}"
     lines = [
-        f"{cmp['n']} shared answerable questions; paired test: {cmp['test']}",
+        f"A = {cmp['a']}, B = {cmp['b']}: {cmp['n']} shared answerable questions, "
+        f"paired test: {cmp['test']}",
         head,
-        "-" * len(head),
     ]
+    lines.append("-" * len(head))
     for metric, row in cmp["rows"].items():
-        mark = " *" if row["p"] < 0.05 else ""
+        p = row["p"]
+        mark = " *" if p is not None and p < 0.05 else ""
         lines.append(
-            f"{metric:<10} {row['a']:>18.3f} {row['b']:>18.3f} {row['delta']:>+8.3f} "
-            f"{row['p']:>8.4f}{mark}"
+            f"{metric:<10} {row['a']:>24.3f} {row['b']:>24.3f} {row['delta']:>+8.3f} "
+            f"{'–' if p is None else '<0.001' if p < 0.001 else f'{p:.4f}':>8}{mark}"
         )
-    lines.append("* p < 0.05")
+    lines.append("* p < 0.05; – : the same score on every question")
     return "\n".join(lines)
 
 

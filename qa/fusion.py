@@ -40,9 +40,11 @@ def lexical_weight(
     return base * foreign * coverage
 
 
-def ranked(scores: dict[int, float]) -> list[int]:
-    """Ids by descending score; ties broken by id so results are stable."""
-    return sorted(scores, key=lambda d: (-scores[d], d))
+def ranked(scores: dict[int, float], tiebreak: dict[int, float] | None = None) -> list[int]:
+    """Ids by descending score; equal scores (common with rank fusion) are ordered by
+    ``tiebreak`` (the dense similarity), then by id so results are stable."""
+    tb = tiebreak or {}
+    return sorted(scores, key=lambda d: (-round(scores[d], 12), -tb.get(d, -1.0), d))
 
 
 Span = tuple[int, int, list[int]]  # start, end, ids of the passages it covers

@@ -88,8 +88,9 @@ class Retriever:
         s = self.settings
         language = detect(query)
         n = max(s.candidates, k * 3)
-        ids, _ = dense.search(self._index.dense, vector[None, :], n)
+        ids, sims = dense.search(self._index.dense, vector[None, :], n)
         dense_ids = [int(i) for i in ids[0] if i >= 0]
+        similarity = dict(zip(dense_ids, sims[0].tolist(), strict=False))
         lex = self._index.lexical
         lex_ids = [int(i) for i in lex.search(query, n)[0]]
         w_lex = fusion.lexical_weight(
@@ -97,9 +98,8 @@ class Retriever:
             s.foreign_lexical_weight,
         )
         scores = fusion.rrf([dense_ids, lex_ids], [s.dense_weight, w_lex], s.rrf_k)
-        spans = fusion.merge_overlapping(
-            fusion.ranked(scores), self.passages, k, max_chars=2 * s.chunk_size
-        )
+        order = fusion.ranked(scores, tiebreak=similarity)
+        spans = fusion.merge_overlapping(order, self.passages, k, max_chars=2 * s.chunk_size)
         dense_rank = {d: r for r, d in enumerate(dense_ids, start=1)}
         lex_rank = {d: r for r, d in enumerate(lex_ids, start=1)}
         hits = []

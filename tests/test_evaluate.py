@@ -421,3 +421,36 @@ def test_cli_sources_and_index_modes(
     second = json.loads((tmp_path / "out2" / "results.json").read_text("utf-8"))
     assert second["metrics"] == first["metrics"]
     assert second["index_version"] == first["index_version"]
+
+
+def test_ranx_agrees_with_plain_formulas_on_random_lists() -> None:
+    """Many random ranked lists: every figure equals the textbook formula on the first hit."""
+    import random
+
+    rng = random.Random(7)
+    spec: dict = {}
+    questions = []
+    for i in range(60):
+        rows = [(rng.choice("abcd") + ".txt", rng.choice(["x", ANS, "y"])) for _ in range(10)]
+        spec[f"r{i}"] = ("nb", rows[: rng.randint(0, 10)])
+        questions.append(GoldQuestion(f"r{i}", f"question r{i}", "nb", "a.txt", ANS))
+    result = evaluate_searcher(FakeSearcher(spec), questions)
+
+    def first(rows: list, answer: bool) -> int | None:
+        hits = [i for i, (s, t) in enumerate(rows, 1) if s == "a.txt" and (t == ANS or not answer)]
+        return hits[0] if hits else None
+
+    files = [first(rows, False) for _, rows in spec.values()]
+    answers = [first(rows, True) for _, rows in spec.values()]
+    n = len(files)
+    plain = {
+        "hit@1": sum(r == 1 for r in files) / n,
+        "hit@5": sum(r is not None and r <= 5 for r in files) / n,
+        "mrr@10": sum(1 / r for r in files if r) / n,
+        "ndcg@10": sum(1 / math.log2(r + 1) for r in files if r) / n,
+        "recall@10": sum(r is not None for r in files) / n,
+        "answer@1": sum(r == 1 for r in answers) / n,
+        "answer@5": sum(r is not None and r <= 5 for r in answers) / n,
+    }
+    for metric, value in plain.items():
+        assert result["metrics"]["all"][metric] == pytest.approx(value), metric

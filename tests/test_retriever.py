@@ -31,15 +31,23 @@ def test_lexical_weight_keeps_bm25_for_norwegian_and_damps_it_for_english() -> N
     assert fusion.lexical_weight(1.0, "en", {"en"}, 0.1, 0.5) == 1.0
 
 
-def test_overlapping_and_repeated_passages_are_dropped() -> None:
+def test_overlapping_passages_are_merged_and_repeats_dropped() -> None:
     ps = [
         Passage("a", 0, 100, "x" * 100, 1, 1),
-        Passage("a", 80, 180, "y" * 100, 1, 1),  # overlaps 0
-        Passage("b", 0, 100, "x" * 100, 1, 1),  # same text as 0, other file
-        Passage("a", 180, 200, "z" * 20, 1, 1),  # adjacent, no overlap
+        Passage("a", 80, 180, "y" * 100, 1, 1),  # overlaps 0: merged into it
+        Passage("b", 0, 100, "x" * 100, 1, 1),  # same text as 0 in another file: dropped
+        Passage("a", 180, 200, "z" * 20, 1, 1),  # adjacent, no overlap: its own result
+        Passage("c", 0, 50, "w" * 50, 1, 1),
     ]
-    assert fusion.drop_near_duplicates([0, 1, 2, 3], ps, 5) == [0, 3]
-    assert fusion.drop_near_duplicates([1, 0, 3], ps, 1) == [1]
+    assert fusion.merge_overlapping([0, 1, 2, 3, 4], ps, 5, 500) == [
+        (0, 180, [0, 1]),
+        (180, 200, [3]),
+        (0, 50, [4]),
+    ]
+    # when merging would make a result too long, only the part not shown yet is kept
+    assert fusion.merge_overlapping([0, 1], ps, 5, 150) == [(0, 100, [0]), (100, 180, [1])]
+    assert fusion.merge_overlapping([1, 0, 3], ps, 2, 500) == [(0, 180, [1, 0]), (180, 200, [3])]
+    assert fusion.merge_overlapping([1, 0, 3], ps, 1, 500) == [(80, 180, [1])]
 
 
 def test_every_citation_is_exact(retriever: Retriever) -> None:
@@ -52,6 +60,7 @@ def test_every_citation_is_exact(retriever: Retriever) -> None:
             text = retriever.source_text(p.source)
             assert text is not None and text[p.start : p.end] == p.text
         spans = [(h.passage.source, h.passage.start, h.passage.end) for h in result.hits]
+        # no text is returned twice: results of one file never overlap
         for i, (s1, a1, b1) in enumerate(spans):
             for s2, a2, b2 in spans[i + 1 :]:
                 assert s1 != s2 or b1 <= a2 or b2 <= a1

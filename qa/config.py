@@ -8,11 +8,10 @@ is passed to what needs it (never imported as a global) so tests build their own
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 BUNDLED_MODEL = "bundled:multilingual-e5-small"
 

@@ -34,8 +34,9 @@ def build(vectors: np.ndarray, index_type: str = "auto") -> faiss.Index:
     if kind == "flat":
         index: faiss.Index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":
-        index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, HNSW_M,
-                                  faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexHNSWSQ(
+            dim, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT
+        )
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.train(vectors)
     elif kind == "ivf":

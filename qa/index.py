@@ -41,6 +41,7 @@ from qa.index_files import (
     IndexProblem,
     check_manifest,
     read_jsonl,
+    validate_manifest,
     versions,
     write_json,
     write_jsonl,
@@ -143,7 +144,13 @@ def _previous(index_dir: Path, embedder: Embedder, settings: Settings) -> dict[s
         return {}
     if old.manifest.get("chunking") != _chunking(settings):
         return {}
-    vectors = np.load(old.path / "embeddings.npy", mmap_mode="r")
+    try:
+        vectors = np.load(old.path / "embeddings.npy", mmap_mode="r")
+        if vectors.shape != (len(old.passages), embedder.dim):
+            raise ValueError(f"shape {vectors.shape}")
+    except (OSError, ValueError) as exc:
+        log.warning("embeddings.npy of %s is unusable (%s): re-embedding all", old.path, exc)
+        return {}
     by_source: dict[str, list[int]] = {}
     for i, p in enumerate(old.passages):
         by_source.setdefault(p.source, []).append(i)
@@ -188,6 +195,13 @@ def build_index(
     index_dir = Path(settings.index_dir)
     with _lock(index_dir):
         docs, skipped = scan_sources(Path(settings.sources_dir), settings.max_file_bytes)
+        if not docs:
+            # An emptied folder (a mount gone, a bad sync) must not wipe a working index.
+            named = "".join(f"\n  skipped {s.path}: {s.reason}" for s in skipped[:20])
+            raise IndexProblem(
+                f"nothing to index in {settings.sources_dir}: no readable text files "
+                f"({len(skipped)} skipped); the previous index is unchanged{named}"
+            )
         reuse = {} if rebuild else _previous(index_dir, embedder, settings)
         old_id = current_version(index_dir)
         old_sources = {entry[0] for entry in reuse.values()}
@@ -331,10 +345,10 @@ def _write_build(
     settings: Settings,
 ) -> Path:
     builds = index_dir / "builds"
-    builds.mkdir(parents=True, exist_ok=True)
     tmp = builds / f".tmp-{build_id}"
     final = builds / build_id
     try:
+        builds.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
         write_jsonl(tmp / "passages.jsonl", (_passage_row(p) for p in passages))
         write_jsonl(tmp / "sources.jsonl", ({"path": d.path, "text": d.text} for d in docs))
@@ -346,12 +360,15 @@ def _write_build(
         LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
         write_json(tmp / "manifest.json", manifest)  # last: its presence marks a whole build
         os.rename(tmp, final)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # FAISS reports a failed write as RuntimeError
         shutil.rmtree(tmp, ignore_errors=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise IndexProblem(
-            f"could not write the index in {index_dir} ({exc.strerror or exc}); "
-            "the previous index is unchanged"
+            f"could not write the index in {index_dir} ({reason}); the previous index is unchanged"
         ) from exc
+    except BaseException:  # a bug or Ctrl-C: no half build left behind either
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return final
 
 
@@ -372,8 +389,16 @@ def _swap(index_dir: Path, build_id: str) -> None:
     link = index_dir / f".current-{build_id}"
     with contextlib.suppress(FileNotFoundError):
         link.unlink()
-    os.symlink(Path("builds") / build_id, link)
-    os.replace(link, index_dir / "current")
+    try:
+        os.symlink(Path("builds") / build_id, link)
+        os.replace(link, index_dir / "current")
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            link.unlink()
+        raise IndexProblem(
+            f"could not switch {index_dir} to the new build ({exc.strerror or exc}); "
+            "the previous index is unchanged"
+        ) from exc
     fd = os.open(index_dir, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -405,7 +430,7 @@ def load_index(
         )
     path = build.resolve()
     try:
-        manifest = json.loads((path / "manifest.json").read_text("utf-8"))
+        manifest = validate_manifest(json.loads((path / "manifest.json").read_text("utf-8")))
         check_manifest(manifest, embedder, index_dir)
         passages = [Passage(**row) for row in read_jsonl(path / "passages.jsonl")]
         texts = {row["path"]: row["text"] for row in read_jsonl(path / "sources.jsonl")}
@@ -415,9 +440,11 @@ def load_index(
         lexical = LexicalIndex.load(path / "lexical", len(passages)) if with_search else None
         if with_search and faiss_index.ntotal != len(passages):
             raise ValueError("dense.faiss does not match passages.jsonl")
+        if with_search and faiss_index.d != embedder.dim:
+            raise ValueError(f"dense.faiss has dimension {faiss_index.d}, not {embedder.dim}")
     except IndexMismatch:
         raise
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
         raise IndexCorrupt(
             f"the index in {index_dir} is damaged ({type(exc).__name__}: {exc}); "
             f"rebuild it with `qa index --index {index_dir} --rebuild`"

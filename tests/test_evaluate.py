@@ -346,6 +346,10 @@ def test_cli_url_mode_writes_reports_and_enforces_floors(tmp_path: Path, stub_ur
         eval_command, ["--gold", str(gold), "--url", stub_url, "--min", "nonsense", "--quiet"]
     )
     assert usage.exit_code == 2 and "bad floor" in usage.output
+    unknown = runner.invoke(
+        eval_command, ["--gold", str(gold), "--url", stub_url, "--min", "hit@3=0.5", "--quiet"]
+    )
+    assert unknown.exit_code == 2 and "no such metric: all:hit@3" in unknown.output
 
 
 def test_compare_with_paired_test(tmp_path: Path) -> None:

@@ -1,0 +1,121 @@
+"""Indexing: the whole pipeline against the bare model, and re-indexing after one change.
+
+Throughput: ``build_index`` (scan, decode, chunk, embed, language, BM25, FAISS, write,
+swap) into an empty folder, beside ``embedder.embed_passages`` over the very passages the
+pipeline makes, in the same process with the same loaded model. Runs alternate
+(bare, pipeline, pipeline, bare, ...) so a machine that gets busier slows both alike.
+
+Re-indexing: a 1,000-file corpus of NorQuAD files copied under numbered names, indexed
+once (seeded from the NorQuAD index, so the copies' vectors are reused by sha256), then
+one file is edited and ``build_index`` is timed; then another is edited and the ``qa
+index`` command is timed end to end in a subprocess (Python start, model load included).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.common import Context, median, timed
+
+EDIT = "\n\nTillegg: dette avsnittet ble endret for å måle hvor raskt indeksen oppdateres.\n"
+
+
+def _throughput(ctx: Context, repeats: int) -> dict:
+    from qa.index import build_index
+
+    embedder = ctx.embedder
+    texts = [p.text for p in ctx.passages()]
+    embedder.embed_passages(texts[:32])  # warm-up: first calls allocate and tune kernels
+    bare: list[float] = []
+    pipeline: list[float] = []
+    for r in range(repeats):
+        for kind in ("bare", "pipeline") if r % 2 == 0 else ("pipeline", "bare"):
+            if kind == "bare":
+                seconds, _ = timed(lambda: embedder.embed_passages(texts))
+                bare.append(seconds)
+                continue
+            index_dir = ctx.workdir / f"pipeline-{r}"
+            s = ctx.settings(sources_dir=ctx.source_dir(), index_dir=index_dir)
+            seconds, report = timed(lambda s=s: build_index(s, embedder, progress=False))
+            assert report.passages == len(texts), (report.passages, len(texts))
+            pipeline.append(seconds)
+            if ctx.index_dir is None or r == repeats - 1:
+                ctx.index_dir = index_dir  # later parts serve and search this index
+    n = len(texts)
+    bare_rate, pipe_rate = n / median(bare), n / median(pipeline)
+    return {
+        "files": len(list(ctx.source_dir().glob("*.txt"))),
+        "passages": n,
+        "bare_s": [round(x, 2) for x in bare],
+        "pipeline_s": [round(x, 2) for x in pipeline],
+        "bare_passages_per_s": round(bare_rate, 2),
+        "pipeline_passages_per_s": round(pipe_rate, 2),
+        "ratio": round(pipe_rate / bare_rate, 3),
+        "target_ratio": 0.8,
+    }
+
+
+def _corpus(ctx: Context, n_files: int) -> tuple[Path, list[Path]]:
+    """``n_files`` copies of the NorQuAD files, ``<name>-<copy>.txt``."""
+    originals = sorted(ctx.source_dir().glob("*.txt"))
+    folder = ctx.workdir / f"corpus-{n_files}"
+    folder.mkdir()
+    files = []
+    for i in range(n_files):
+        src = originals[i % len(originals)]
+        dst = folder / f"{src.stem}-{i // len(originals):02d}.txt"
+        shutil.copyfile(src, dst)
+        files.append(dst)
+    return folder, files
+
+
+def _edit(path: Path) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(EDIT)
+
+
+def _reindex(ctx: Context, n_files: int) -> dict:
+    from qa.index import build_index
+
+    corpus, files = _corpus(ctx, n_files)
+    index_dir = ctx.workdir / f"index-{n_files}"
+    shutil.copytree(ctx.norquad_index(), index_dir, symlinks=True)
+    s = ctx.settings(sources_dir=corpus, index_dir=index_dir)
+    seed_s, seeded = timed(lambda: build_index(s, ctx.embedder, progress=False))
+    out = {
+        "files": n_files,
+        "passages": seeded.passages,
+        "first_build_s": round(seed_s, 2),
+        "first_build_embedded": seeded.embedded,
+    }
+    _edit(files[len(files) // 2])
+    secs, report = timed(lambda: build_index(s, ctx.embedder, progress=False))
+    out |= {"one_file_changed_s": round(secs, 2), "embedded": report.embedded}
+    secs, report = timed(lambda: build_index(s, ctx.embedder, progress=False))
+    out |= {"unchanged_s": round(secs, 2), "unchanged_rebuilt": report.changed}
+    _edit(files[len(files) // 3])
+    qa_cmd = Path(sys.executable).with_name("qa")
+    cmd = [str(qa_cmd), "index", "--sources", str(corpus), "--index", str(index_dir), "--quiet"]
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    secs, proc = timed(lambda: subprocess.run(cmd, env=env, capture_output=True, text=True))
+    if proc.returncode != 0:
+        raise RuntimeError(f"qa index failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    inner = re.search(r"in ([\d.]+)s ->", proc.stderr)
+    out |= {
+        "cli_s": round(secs, 2),
+        "cli_build_s": float(inner.group(1)) if inner else None,
+        "target_s": 5.0,
+    }
+    return out
+
+
+def run(ctx: Context, repeats: int = 2) -> dict:
+    """Both measurements; ``repeats`` runs of each kind for the throughput ratio."""
+    out = {"throughput": _throughput(ctx, repeats)}
+    out["reindex"] = _reindex(ctx, 200 if ctx.quick else 1000)
+    return out

@@ -1,0 +1,102 @@
+"""The results as a Markdown table (printed, and pasted into bench/README.md).
+
+One line per figure, with its target and whether it is met, so a reader sees at a glance
+what misses; the JSON beside it keeps every number.
+"""
+
+from __future__ import annotations
+
+
+def _ok(met: bool) -> str:
+    return "yes" if met else "**no**"
+
+
+def _indexing(r: dict) -> list[tuple[str, str, str, str]]:
+    t, x = r["throughput"], r["reindex"]
+    rows = [
+        ("indexing", f"bare model, embed_passages ({t['passages']} passages)",
+         f"{t['bare_passages_per_s']} passages/s", ""),
+        ("indexing", "pipeline, build_index into an empty folder",
+         f"{t['pipeline_passages_per_s']} passages/s", ""),
+        ("indexing", "pipeline / bare", f"{t['ratio']}", f"≥ 0.8: {_ok(t['ratio'] >= 0.8)}"),
+        ("indexing", f"re-index, 1 of {x['files']} files changed ({x['passages']} passages)",
+         f"{x['one_file_changed_s']} s ({x['embedded']} embedded)",
+         f"≤ 5 s: {_ok(x['one_file_changed_s'] <= 5)}"),
+        ("indexing", "re-index, nothing changed", f"{x['unchanged_s']} s", ""),
+        ("indexing", "`qa index` CLI end to end, 1 file changed (model load included)",
+         f"{x['cli_s']} s (build {x['cli_build_s']} s)", f"≤ 5 s: {_ok(x['cli_s'] <= 5)}"),
+    ]  # fmt: skip
+    return rows
+
+
+def _querying(r: dict) -> list[tuple[str, str, str, str]]:
+    rows = [
+        ("querying", "bare model, embed_queries of 1 query (median)",
+         f"{r['bare_query_embed_ms']} ms", ""),
+    ]  # fmt: skip
+    for lv in r["levels"]:
+        rows.append(
+            (
+                "querying",
+                f"HTTP POST /search, {lv['clients']} client(s): p50 / p95 / p99",
+                f"{lv['p50_ms']} / {lv['p95_ms']} / {lv['p99_ms']} ms, "
+                f"{lv['rps']} req/s, {lv['errors']} errors",
+                "0 errors: " + _ok(lv["errors"] == 0) if lv["clients"] == 16 else "",
+            )
+        )
+    single, thr = r["single_over_bare"], r["throughput_16_over_1"]
+    rows += [
+        ("querying", "1-client p50 / bare query embedding", f"{single}",
+         f"≤ 1.5: {_ok(single <= 1.5)}"),
+        ("querying", "16-client req/s / 1-client req/s", f"{thr}", f"≥ 2: {_ok(thr >= 2)}"),
+        ("querying", f"server RSS ({r['index_passages']} passages), idle / after load",
+         f"{r['server_rss_mb_idle']} / {r['server_rss_mb_after']} MB", ""),
+    ]  # fmt: skip
+    return rows
+
+
+def _scale(r: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for x in r["rows"]:
+        target = ""
+        if x["n"] >= 1_000_000:
+            met = x["search_ms_1t"] <= 20 and x["recall@10"] >= 0.95 and x["memory_mb"] <= 600
+            target = f"≤ 20 ms, ≥ 0.95, ≤ 600 MB: {_ok(met)}"
+        rows.append(
+            (
+                "scale",
+                f"{x['n']:,} × 384, {x['type']} ({x['params']})",
+                f"{x['search_ms_1t']} ms 1 thread / {x['search_ms_2t']} ms 2 threads, "
+                f"recall@10 {x['recall@10']}, {x['memory_mb']} MB, build {x['build_s']} s",
+                target,
+            )
+        )
+    return rows
+
+
+def _peer(r: dict) -> list[tuple[str, str, str, str]]:
+    fast_index = r["ours_index_passages_per_s"] >= r["peer_index_passages_per_s"]
+    fast_query = r["ours_query_ms"] <= r["peer_query_ms"]
+    return [
+        ("peer", "indexing passages/s: ours / LangChain FAISS",
+         f"{r['ours_index_passages_per_s']} / {r['peer_index_passages_per_s']}",
+         f"ours faster: {_ok(fast_index)}"),
+        ("peer", "in-process query median: ours (hybrid) / LangChain similarity_search",
+         f"{r['ours_query_ms']} / {r['peer_query_ms']} ms", f"ours faster: {_ok(fast_query)}"),
+        ("peer", f"hit@1 on NorQuAD ({r['questions']} questions): ours / LangChain",
+         f"{r['ours_hit@1']} / {r['peer_hit@1']}", ""),
+    ]  # fmt: skip
+
+
+SECTIONS = {"indexing": _indexing, "querying": _querying, "scale": _scale, "peer": _peer}
+
+
+def table(results: dict) -> str:
+    """Markdown table of the parts present in ``results``."""
+    lines = ["| part | measure | result | target |", "|---|---|---|---|"]
+    for name, fn in SECTIONS.items():
+        if name in results and "error" not in results[name]:
+            lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in fn(results[name])]
+        elif name in results:
+            lines.append(f"| {name} | failed | {results[name]['error']} | |")
+    return "\n".join(lines)

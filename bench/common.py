@@ -22,6 +22,12 @@ from typing import Any
 
 import numpy as np
 
+#: The environment before the bench imported anything: what subprocesses (`qa serve`, `qa
+#: index`) get, so they run with their own defaults, not settings made in this process.
+ORIGINAL_ENV = dict(os.environ)
+
+import qa.batching  # noqa: E402,F401 - the OpenMP wait policy the server uses, set before torch
+
 ROOT = Path(__file__).resolve().parents[1]
 NORQUAD = ROOT.parent / "shared" / "norquad-validation"
 SEEDS = ROOT / "sources"

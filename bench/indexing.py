@@ -13,14 +13,13 @@ index`` command is timed end to end in a subprocess (Python start, model load in
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import Context, median, timed
+from bench.common import ORIGINAL_ENV, Context, median, timed
 
 EDIT = "\n\nTillegg: dette avsnittet ble endret for å måle hvor raskt indeksen oppdateres.\n"
 
@@ -101,7 +100,7 @@ def _reindex(ctx: Context, n_files: int) -> dict:
     _edit(files[len(files) // 3])
     qa_cmd = Path(sys.executable).with_name("qa")
     cmd = [str(qa_cmd), "index", "--sources", str(corpus), "--index", str(index_dir), "--quiet"]
-    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    env = ORIGINAL_ENV | {"HF_HUB_OFFLINE": "1"}
     secs, proc = timed(lambda: subprocess.run(cmd, env=env, capture_output=True, text=True))
     if proc.returncode != 0:
         raise RuntimeError(f"qa index failed ({proc.returncode}): {proc.stderr[-2000:]}")

@@ -10,7 +10,6 @@ this process while the server is idle, measured before and after the HTTP runs.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import Context, median, ms, percentile
+from bench.common import ORIGINAL_ENV, Context, median, ms, percentile
 
 CLIENTS = (1, 4, 16)
 
@@ -36,7 +35,7 @@ def start_server(index_dir: Path, log_path: Path, **env: str) -> tuple[subproces
     qa_cmd = Path(sys.executable).with_name("qa")
     cmd = [str(qa_cmd), "serve", "--index", str(index_dir), "--host", "127.0.0.1"]
     cmd += ["--port", str(port)]
-    full_env = os.environ | {"HF_HUB_OFFLINE": "1", "QA_RATE_LIMIT": "off"} | env
+    full_env = ORIGINAL_ENV | {"HF_HUB_OFFLINE": "1", "QA_RATE_LIMIT": "off"} | env
     log = open(log_path, "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

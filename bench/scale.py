@@ -33,7 +33,7 @@ def synthetic(seeds: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray
     """``n`` normalised vectors around ``seeds`` with noise along their principal axes."""
     mean = seeds.mean(axis=0)
     _, s, vt = np.linalg.svd(seeds - mean, full_matrices=False)
-    shape = (s / np.sqrt(len(seeds)))[:, None] * vt  # rows: principal axes times spread
+    shape = ((s / np.sqrt(len(seeds)))[:, None] * vt).astype(np.float32)  # axes times spread
     out = np.empty((n, seeds.shape[1]), dtype=np.float32)
     for lo in range(0, n, CHUNK):
         m = min(CHUNK, n - lo)

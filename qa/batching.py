@@ -5,10 +5,16 @@ for the same cores; one batched forward pass costs little more than a single one
 ``BatchingEmbedder`` queues query texts, and one worker thread embeds whatever is waiting
 in a single call and hands each caller its rows. A lone request waits for nothing: the
 worker takes it at once.
+
+Importing this module makes the OpenMP runtime that torch loads later wait passively
+(``OMP_WAIT_POLICY=PASSIVE``, unless set): spinning OpenMP threads take the cores that the
+HTTP threads and the other model thread need, and on a busy 2-core machine one query
+embedding took 300-450 ms instead of 40-50 ms (bench/README.md).
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from concurrent.futures import Future
@@ -16,6 +22,8 @@ from concurrent.futures import Future
 import numpy as np
 
 from qa.types import Embedder
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads OpenMP
 
 
 class BatchingEmbedder:

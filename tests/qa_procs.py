@@ -23,14 +23,16 @@ import httpx
 
 TESTS = Path(__file__).resolve().parent
 
-#: Runs the real CLI with the fake embedder (argv after ``-c`` are the qa arguments).
-_FAKE = f"""
+#: Runs the real CLI with the fake embedder (argv after ``-c`` are the qa arguments);
+#: ``{prelude}`` is code run first, e.g. a fault injected into the index writer.
+_FAKE = """
 import sys, types
-sys.path.insert(0, {str(TESTS)!r})
+sys.path.insert(0, {tests!r})
 from conftest import FakeEmbedder
 fake = types.ModuleType("qa.embedding")
 fake.load_embedder = lambda settings: FakeEmbedder()
 sys.modules["qa.embedding"] = fake
+{prelude}
 from qa.cli import cli
 cli(sys.argv[1:], prog_name="qa")
 """
@@ -46,10 +48,11 @@ def qa_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def qa_command(args: list[str], fake: bool) -> list[str]:
+def qa_command(args: list[str], fake: bool, prelude: str = "") -> list[str]:
     """argv for ``qa <args>``: the installed CLI module, or the same with the fake model."""
-    if fake:
-        return [sys.executable, "-c", _FAKE, *args]
+    if fake or prelude:
+        code = _FAKE.format(tests=str(TESTS), prelude=prelude)
+        return [sys.executable, "-c", code, *args]
     return [sys.executable, "-m", "qa.cli", *args]
 
 
@@ -58,12 +61,13 @@ def run_qa(
     cwd: Path,
     *,
     fake: bool = False,
+    prelude: str = "",
     env: dict[str, str] | None = None,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``qa <args>`` to the end (cwd: a temp folder, so no .env leaks in)."""
     return subprocess.run(
-        qa_command(args, fake),
+        qa_command(args, fake, prelude),
         cwd=cwd,
         env=env or qa_env(),
         capture_output=True,

@@ -104,9 +104,7 @@ def seeds_and_queries(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     return seeds, ctx.embedder.embed_queries(questions).astype(np.float32)
 
 
-def run(
-    ctx: Context, sizes: tuple[int, ...] | None = None, types: tuple[str, ...] = TYPES
-) -> dict:
+def run(ctx: Context, sizes: tuple[int, ...] | None = None, types: tuple[str, ...] = TYPES) -> dict:
     """Rows for every size and type; the data of each size is made fresh (seeded)."""
     sizes = sizes or ((2_000, 20_000) if ctx.quick else (10_000, 100_000, 1_000_000))
     seeds, queries = seeds_and_queries(ctx)

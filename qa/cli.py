@@ -135,7 +135,12 @@ def serve_cmd(
     from qa.api.app import run_server
 
     click.echo(f"serving {settings.index_dir} on http://{settings.host}:{settings.port}", err=True)
-    run_server(settings, live)
+    try:
+        run_server(settings, live)
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot listen; 3 means "skipped" here
+        if exc.code not in (None, 0):
+            _fail(f"could not serve on {settings.host}:{settings.port} (the reason is above)")
+        raise
 
 
 @cli.command("ask")

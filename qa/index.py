@@ -358,6 +358,7 @@ def _write_build(
             os.fsync(fh.fileno())
         dense.save(dense.build(matrix, manifest["dense"]["type"]), tmp / "dense.faiss")
         LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
+        _sync_tree(tmp)  # FAISS and bm25s do not fsync: on disk before the manifest says whole
         write_json(tmp / "manifest.json", manifest)  # last: its presence marks a whole build
         os.rename(tmp, final)
     except (OSError, RuntimeError) as exc:  # FAISS reports a failed write as RuntimeError
@@ -370,6 +371,17 @@ def _write_build(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _sync_tree(folder: Path) -> None:
+    """fsync every file and folder under ``folder``, so a power cut after the swap cannot
+    leave a build whose manifest is on disk but whose data is not."""
+    for path in [*sorted(folder.rglob("*"), reverse=True), folder]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _passage_row(p: Passage) -> dict:

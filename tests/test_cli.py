@@ -8,6 +8,7 @@ cases use the fake model (see qa_procs); ``test_unknown_model`` loads for real.
 from __future__ import annotations
 
 import fcntl
+import socket
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,17 @@ def test_help_is_instant_and_lists_commands(tmp_path: Path) -> None:
     assert r.returncode == 0
     for command in ("index", "serve", "ask", "eval", "model"):
         assert command in r.stdout
+
+
+def test_serve_on_a_port_in_use_exits_1(tmp_path: Path, tiny_sources: Path) -> None:
+    """uvicorn exits 3 when it cannot listen; `qa serve` says so with its own status 1."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        args = ["serve", "--sources", str(tiny_sources), "--index", str(tmp_path / "index")]
+        r = qa(tmp_path, *args, "--host", "127.0.0.1", "--port", port)
+    assert r.returncode == 1, r.stderr
+    assert "address already in use" in r.stderr
+    assert f"could not serve on 127.0.0.1:{port}" in r.stderr
+    no_traceback(r.stderr)

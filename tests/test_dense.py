@@ -52,7 +52,7 @@ def test_ivf_recall_on_clustered_data_when_probing_part_of_the_lists() -> None:
     n = 4 * dense.IVF_LIST_SIZE * max(dense.IVF_NPROBE, dense.IVF_MIN_LISTS)
     nlist = dense.ivf_lists(n)
     assert nlist >= 4 * dense.IVF_NPROBE  # a quarter of the lists is scanned, or less
-    data, queries = clustered(n, 16, seed=3), clustered(60, 16, seed=4)
+    data, queries = clustered(n, 32, seed=3), clustered(60, 32, seed=4)
     index = dense.build(data, "ivf")
     assert dense.describe(index) == f"IVF{nlist},SQ8 nprobe={dense.IVF_NPROBE}"
     assert recall_at_10(index, data, queries) >= 0.9

@@ -21,7 +21,7 @@ import numpy as np
 FLAT_MAX = 50_000
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 64
+HNSW_EF_SEARCH = 128
 IVF_LIST_SIZE = 1_000  # about this many vectors per list: nlist = n / IVF_LIST_SIZE ...
 IVF_MIN_LISTS = 64  # ... but never fewer lists than this (a small corpus is flat anyway)
 IVF_TRAIN_PER_LIST = 64  # k-means sees this many vectors per list (FAISS wants >= 39)

@@ -73,6 +73,7 @@ def merge_overlapping(
             continue
         seen_text.add(key)
         start, end = p.start, p.end
+        trimmed = False
         for i, (s, e, ids) in enumerate(kept):
             if passages[ids[0]].source != p.source or not (start < e and s < end):
                 continue
@@ -81,9 +82,11 @@ def merge_overlapping(
                 start = end = 0  # absorbed
                 break
             start, end = (e, end) if end > e else (start, s)  # the part not shown yet
-        if end - start >= MIN_PIECE:
+            trimmed = True
+        if end > start and (not trimmed or end - start >= MIN_PIECE):
             kept.append((start, end, [doc]))
     return kept
 
 
+#: A leftover of a trimmed passage shorter than this is not worth a result of its own.
 MIN_PIECE = 20

@@ -49,6 +49,9 @@ def test_overlapping_passages_are_merged_and_repeats_dropped() -> None:
     assert fusion.merge_overlapping([0, 1], ps, 5, 150) == [(0, 100, [0]), (100, 180, [1])]
     assert fusion.merge_overlapping([1, 0, 3], ps, 2, 500) == [(0, 180, [1, 0]), (180, 200, [3])]
     assert fusion.merge_overlapping([1, 0, 3], ps, 1, 500) == [(80, 180, [1])]
+    # a short passage overlapping nothing is a result like any other (a tiny file)
+    tiny = [*ps, Passage("d", 0, 15, "Nytt om havner.", 1, 1)]
+    assert fusion.merge_overlapping([5, 0], tiny, 2, 500) == [(0, 15, [5]), (0, 100, [0])]
 
 
 def test_every_citation_is_exact(retriever: Retriever) -> None:

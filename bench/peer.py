@@ -14,10 +14,13 @@ passage comes from the question's source file).
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 
 from bench.common import Context, median, ms, timed
+
+DEFAULT_THREADS = os.cpu_count() or 1  # what torch starts with on this machine
 
 
 def _peer_store(ctx: Context, texts: list[str], sources: list[str]):  # type: ignore[no-untyped-def]
@@ -33,8 +36,20 @@ def _peer_store(ctx: Context, texts: list[str], sources: list[str]):  # type: ig
         )
     embeddings.embed_documents(texts[:32])  # warm-up, as ours had
     metadatas = [{"source": s} for s in sources]
+    default_threads()
     seconds, store = timed(lambda: FAISS.from_texts(texts, embeddings, metadatas=metadatas))
     return store, seconds
+
+
+def default_threads() -> None:
+    """torch's thread count as a fresh process has it (all cores).
+
+    Our embedder sets one thread for queries and all for passages, process-wide; the peer
+    must not inherit whichever it set last.
+    """
+    import torch
+
+    torch.set_num_threads(DEFAULT_THREADS)
 
 
 def _our_rate(ctx: Context, n: int) -> tuple[float, str]:
@@ -47,6 +62,11 @@ def _our_rate(ctx: Context, n: int) -> tuple[float, str]:
     s = ctx.settings(sources_dir=ctx.source_dir(), index_dir=ctx.workdir / "peer-ours")
     seconds, _ = timed(lambda: build_index(s, ctx.embedder, progress=False))
     return n / seconds, "one build"
+
+
+def peer_search(store, query: str) -> list:  # type: ignore[no-untyped-def]
+    default_threads()
+    return store.similarity_search(query, k=5)
 
 
 def run(ctx: Context) -> dict:
@@ -62,12 +82,12 @@ def run(ctx: Context) -> dict:
     if ctx.quick:
         gold = gold[:40]
     retriever.search(gold[0]["question"], 5)  # warm-up (lazy loads)
-    store.similarity_search(gold[0]["question"], k=5)
+    peer_search(store, gold[0]["question"])
     ours_t, peer_t, ours_hit, peer_hit = [], [], 0, 0
     for i, g in enumerate(gold):
         q = g["question"]
         steps = [("ours", lambda q=q: retriever.search(q, 5))]
-        steps.append(("peer", lambda q=q: store.similarity_search(q, k=5)))
+        steps.append(("peer", lambda q=q: peer_search(store, q)))
         for name, fn in steps if i % 2 == 0 else steps[::-1]:
             t0 = time.perf_counter()
             out = fn()

@@ -10,8 +10,8 @@ Which index, by corpus size (measured in bench/README.md, 384-d, 2 cores):
   dense index from the stored vectors.
 
 HNSW over SQ8 (``QA_INDEX_TYPE=hnsw``) searches in under a millisecond, but on clustered
-embeddings its recall@10 was 0.93 at 100k and 0.62 at 1M (8-bit codes of whole vectors,
-where IVF codes the smaller residuals), and building it takes minutes at 1M, so ``auto``
+embeddings its recall@10 was 0.93 at 100k and 0.65 at 1M (8-bit codes of whole vectors,
+where IVF codes the smaller residuals), and it took 2.5 minutes to build at 1M, so ``auto``
 never picks it.
 """
 

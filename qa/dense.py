@@ -3,7 +3,7 @@
 Which index, by corpus size (measured in bench/README.md, 384-d, 2 cores):
 
 * up to ``FLAT_MAX`` passages, flat: exact, and one query scans every vector (about
-  2.5 ms at 50k on one thread, 5 ms at 100k, 50 ms and 1.5 GB at 1M);
+  3 ms at 50k on one thread, 5-6 ms at 100k, 50-60 ms and 1.5 GB at 1M);
 * above, IVF over 8-bit scalar-quantised residuals (``IVF<n/1000>,SQ8``, ``nprobe=64``):
   a byte per dimension (375 MB at 1M), 3 ms a query and recall@10 0.96 against flat at
   1M, and it builds in under a minute, which matters: every ``qa index`` run rebuilds the

@@ -136,21 +136,25 @@ def _lock(index_dir: Path) -> Iterator[None]:
         yield
 
 
-def _previous(index_dir: Path, embedder: Embedder, settings: Settings) -> dict[str, tuple]:
-    """sha256 -> (passages, vectors) of the current build, when its model and chunking match."""
+Previous = tuple[dict[str, tuple], dict[str, str]]
+
+
+def _previous(index_dir: Path, embedder: Embedder, settings: Settings) -> Previous:
+    """What the current build offers, when its model and chunking match: sha256 ->
+    (path, passages, vectors, language), and path -> sha256 of every file it indexed."""
     try:
         old = load_index(index_dir, settings, embedder, with_search=False)
     except IndexProblem:
-        return {}
+        return {}, {}
     if old.manifest.get("chunking") != _chunking(settings):
-        return {}
+        return {}, {}
     try:
         vectors = np.load(old.path / "embeddings.npy", mmap_mode="r")
         if vectors.shape != (len(old.passages), embedder.dim):
             raise ValueError(f"shape {vectors.shape}")
     except (OSError, ValueError) as exc:
         log.warning("embeddings.npy of %s is unusable (%s): re-embedding all", old.path, exc)
-        return {}
+        return {}, {}
     by_source: dict[str, list[int]] = {}
     for i, p in enumerate(old.passages):
         by_source.setdefault(p.source, []).append(i)
@@ -163,7 +167,7 @@ def _previous(index_dir: Path, embedder: Embedder, settings: Settings) -> dict[s
             np.array(vectors[rows]),
             info["language"],
         )
-    return reuse
+    return reuse, {path: info["sha256"] for path, info in old.manifest["sources"].items()}
 
 
 def _embed(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
@@ -202,9 +206,9 @@ def build_index(
                 f"nothing to index in {settings.sources_dir}: no readable text files "
                 f"({len(skipped)} skipped); the previous index is unchanged{named}"
             )
-        reuse = {} if rebuild else _previous(index_dir, embedder, settings)
+        reuse, old_shas = ({}, {}) if rebuild else _previous(index_dir, embedder, settings)
         old_id = current_version(index_dir)
-        old_sources = {entry[0] for entry in reuse.values()}
+        old_sources = set(old_shas)
         languages = {sha: entry[3] for sha, entry in reuse.items()}
         passages: list[Passage] = []
         vectors: list[np.ndarray] = []
@@ -226,8 +230,9 @@ def build_index(
                 vectors.append(None)  # type: ignore[arg-type]
         current_paths = {d.path for d in docs}
         removed = sorted(old_sources - current_paths)
-        unchanged = old_id is not None and not new and not removed and reused == len(passages)
-        unchanged = unchanged and sorted(old_sources) == sorted(current_paths)
+        # unchanged: the same files with the same bytes (two files that swapped contents, or
+        # byte-identical copies, are told apart by path, not by hash)
+        unchanged = old_id is not None and not new and {d.path: d.sha256 for d in docs} == old_shas
         if unchanged:
             log.info("index %s is up to date (%d passages)", old_id, len(passages))
             return BuildReport(

@@ -68,7 +68,7 @@ class LexicalIndex:
         if not tokens or k == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         ids, scores = self._bm25.retrieve(
-            [tokens], k=k, show_progress=False, n_threads=1, return_as="tuple"
+            [tokens], k=k, show_progress=False, n_threads=0, return_as="tuple"
         )
         ids, scores = ids[0].astype(np.int64), scores[0].astype(np.float32)
         keep = scores > 0

@@ -136,3 +136,22 @@ def test_failed_write_keeps_the_previous_index(
 def test_concurrent_builds_are_refused(tiny_index: Path, settings: Settings, fake_embedder) -> None:
     with index_mod._lock(tiny_index), pytest.raises(index_mod.IndexBusy):
         build_index(settings, fake_embedder, progress=False)
+
+
+def test_swapped_and_identical_files_are_not_taken_for_unchanged(
+    tiny_index: Path, settings: Settings, fake_embedder
+) -> None:
+    src = Path(settings.sources_dir)
+    veg, kultur = (src / "veg.txt").read_bytes(), (src / "kultur.txt").read_bytes()
+    (src / "veg.txt").write_bytes(kultur)
+    (src / "kultur.txt").write_bytes(veg)
+    report = build_index(settings, fake_embedder, progress=False)
+    assert report.changed and report.embedded == 0  # vectors reused, passages re-homed
+    loaded = load_index(tiny_index, settings, fake_embedder)
+    for p in loaded.passages:
+        assert loaded.texts[p.source][p.start : p.end] == p.text
+    assert any("Vegvedlikehold" in p.text for p in loaded.passages if p.source == "kultur.txt")
+    (src / "kopi.txt").write_bytes(veg)  # byte-identical copy of a file
+    build_index(settings, fake_embedder, progress=False)
+    again = build_index(settings, fake_embedder, progress=False)
+    assert not again.changed  # identical copies no longer force a rebuild every run

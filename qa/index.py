@@ -18,6 +18,7 @@ index. Re-running re-embeds only files whose bytes changed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -378,27 +379,23 @@ def _write_build(
     return final
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _sync_tree(folder: Path) -> None:
     """fsync every file and folder under ``folder``, so a power cut after the swap cannot
     leave a build whose manifest is on disk but whose data is not."""
     for path in [*sorted(folder.rglob("*"), reverse=True), folder]:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(path)
 
 
 def _passage_row(p: Passage) -> dict:
-    return {
-        "source": p.source,
-        "start": p.start,
-        "end": p.end,
-        "line_start": p.line_start,
-        "line_end": p.line_end,
-        "title": p.title,
-        "text": p.text,
-    }
+    return dataclasses.asdict(p)
 
 
 def _swap(index_dir: Path, build_id: str) -> None:
@@ -416,11 +413,7 @@ def _swap(index_dir: Path, build_id: str) -> None:
             f"could not switch {index_dir} to the new build ({exc.strerror or exc}); "
             "the previous index is unchanged"
         ) from exc
-    fd = os.open(index_dir, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(index_dir)
 
 
 def _collect(index_dir: Path) -> None:

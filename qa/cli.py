@@ -56,6 +56,11 @@ def _build(settings, embedder, rebuild: bool = False, progress: bool = True):  #
     except OSError as exc:  # e.g. the index folder cannot be created: say where, no traceback
         where = exc.filename or settings.index_dir
         _fail(f"could not write the index in {settings.index_dir} ({where}: {exc.strerror or exc})")
+    _summary(report, settings)
+    return report
+
+
+def _summary(report, settings) -> None:  # type: ignore[no-untyped-def]
     for s in report.skipped:
         click.secho(f"warning: skipped {s.path}: {s.reason}", fg="yellow", err=True)
     state = "updated" if report.changed else "already up to date"
@@ -65,7 +70,6 @@ def _build(settings, embedder, rebuild: bool = False, progress: bool = True):  #
         f"{len(report.skipped)} skipped) in {report.seconds:.1f}s -> {settings.index_dir}",
         err=True,
     )
-    return report
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,9 +101,26 @@ def index_cmd(sources: Path | None, index_dir: Path | None, rebuild: bool, quiet
     settings = _settings(sources_dir=sources, index_dir=index_dir)
     if not Path(settings.sources_dir).is_dir():
         _fail(f"sources folder not found: {settings.sources_dir}")
-    report = _build(settings, _embedder(settings), rebuild=rebuild, progress=not quiet)
+    report = None if rebuild else _unchanged(settings)
+    if report is None:
+        report = _build(settings, _embedder(settings), rebuild=rebuild, progress=not quiet)
     if report.skipped:
         sys.exit(EXIT_SKIPPED)
+
+
+def _unchanged(settings):  # type: ignore[no-untyped-def]
+    """The report when no file changed, found without loading the model (seconds)."""
+    from qa.embedding import expected_fingerprint
+    from qa.index import IndexProblem, up_to_date
+
+    try:
+        fingerprint = expected_fingerprint(settings)
+        report = up_to_date(settings, fingerprint) if fingerprint else None
+    except (OSError, ValueError, IndexProblem):  # the full build says what is wrong
+        return None
+    if report is not None:
+        _summary(report, settings)
+    return report
 
 
 @cli.command("serve")
@@ -109,8 +130,17 @@ def index_cmd(sources: Path | None, index_dir: Path | None, rebuild: bool, quiet
 )
 @click.option("--host", help="Interface to listen on [127.0.0.1].")
 @click.option("--port", type=int, help="Port [8000].")
+@click.option(
+    "--watch/--no-watch",
+    default=None,
+    help="Re-index when files in the sources folder change [QA_WATCH_SOURCES].",
+)
 def serve_cmd(
-    index_dir: Path | None, sources: Path | None, host: str | None, port: int | None
+    index_dir: Path | None,
+    sources: Path | None,
+    host: str | None,
+    port: int | None,
+    watch: bool | None,
 ) -> None:
     """Serve the search API, the widget and the demo page (builds the index if missing).
 
@@ -120,7 +150,9 @@ def serve_cmd(
     from qa.index import IndexProblem, current_version
     from qa.retriever import LiveRetriever
 
-    settings = _settings(index_dir=index_dir, sources_dir=sources, host=host, port=port)
+    settings = _settings(
+        index_dir=index_dir, sources_dir=sources, host=host, port=port, watch_sources=watch
+    )
     embedder = _embedder(settings)
     if current_version(settings.index_dir) is None:
         if not settings.build_if_missing:

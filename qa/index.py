@@ -154,7 +154,6 @@ class _BuiltWith:
     name: str
     fingerprint: str
     dim: int
-    max_tokens: int
 
 
 def up_to_date(settings: Settings, fingerprint: str) -> BuildReport | None:
@@ -167,12 +166,14 @@ def up_to_date(settings: Settings, fingerprint: str) -> BuildReport | None:
     t0 = time.perf_counter()
     index_dir = Path(settings.index_dir)
     old_id = current_version(index_dir)
-    try:
+    if old_id is None:
+        return None
+    try:  # the dimension; load_index below checks the rest of the manifest
         model = json.loads((index_dir / "current" / "manifest.json").read_text("utf-8"))["model"]
-        built = _BuiltWith(model["name"], model["fingerprint"], model["dim"], model["max_tokens"])
+        built = _BuiltWith(model["name"], model["fingerprint"], model["dim"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if old_id is None or built.fingerprint != fingerprint:
+    if built.fingerprint != fingerprint:
         return None
     docs, skipped = scan_sources(Path(settings.sources_dir), settings.max_file_bytes)
     reuse, old_shas = _previous(index_dir, built, settings)  # type: ignore[arg-type]

@@ -79,21 +79,22 @@ class SourceWatcher:
             self.on_built()
         return report
 
-    def _relevant(self, change: object, path: str) -> bool:
-        """Changes inside the index folder (when it sits in the sources) are our own."""
-        index_dir = Path(self.settings.index_dir).resolve()
-        return not Path(path).resolve().is_relative_to(index_dir)
-
     def _run(self) -> None:
         from watchfiles import DefaultFilter, watch
 
         default = DefaultFilter()
+        # changes inside the index folder (when it sits in the sources) are our own writes
+        index_dir = Path(self.settings.index_dir).resolve()
+
+        def relevant(change: object, path: str) -> bool:
+            return default(change, path) and not Path(path).resolve().is_relative_to(index_dir)
+
         while not self._stop.is_set():
             armed = False
             try:
                 for batch in watch(
                     self.settings.sources_dir,
-                    watch_filter=lambda c, p: default(c, p) and self._relevant(c, p),
+                    watch_filter=relevant,
                     stop_event=self._stop,
                     debounce=self.settings.watch_debounce_ms,
                     step=100,

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from api_client import api
 from fastapi.testclient import TestClient
 
 from qa.api import app as app_module
@@ -28,15 +29,6 @@ from qa.api.deps import get_retriever
 from qa.config import Settings
 from qa.index import build_index
 from qa.retriever import LiveRetriever
-
-
-@contextmanager
-def api(settings: Settings, embedder: Any, **overrides: Any) -> Iterator[TestClient]:
-    """A TestClient (lifespan run) on an app serving ``settings.index_dir``."""
-    s = Settings(**{**settings.model_dump(), **overrides}, _env_file=None)
-    app = create_app(s, LiveRetriever(s, embedder))
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
 
 
 @pytest.fixture

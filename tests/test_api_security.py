@@ -5,30 +5,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from api_client import api
 from fastapi.testclient import TestClient
 
-from qa.api.app import create_app
 from qa.api.deps import get_retriever
 from qa.api.ratelimit import TokenBuckets, parse_rate
 from qa.config import Settings
 from qa.index import build_index
-from qa.retriever import LiveRetriever
 
 JSON = {"content-type": "application/json"}
-
-
-@contextmanager
-def api(settings: Settings, embedder: Any, **overrides: Any) -> Iterator[TestClient]:
-    """A TestClient (lifespan run) on an app serving ``settings.index_dir``."""
-    s = Settings(**{**settings.model_dump(), **overrides}, _env_file=None)
-    app = create_app(s, LiveRetriever(s, embedder))
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
 
 
 @pytest.fixture

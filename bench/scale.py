@@ -68,7 +68,7 @@ def measure(
     """One row per index type: build time, memory, latency at 1 and 2 threads, recall@k."""
     import faiss
 
-    from qa import dense
+    from qa.index import dense
 
     rows = []
     truth = None

@@ -3,7 +3,7 @@
 Same options and code as ``qa eval`` (qa/eval_cli.py); kept for CI scripts and notebooks.
 """
 
-from qa.eval_cli import eval_command
+from qa.eval.cli import eval_command
 
 if __name__ == "__main__":
     eval_command(prog_name="run_eval.py")

@@ -11,37 +11,12 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
+from qa.cli_context import CliContext, embedder_or_fail, fail, settings_or_fail
+
 EXIT_SKIPPED = 3
-
-
-def _settings(**overrides: Any):  # type: ignore[no-untyped-def]
-    """Settings from the environment, with the options the user gave on top."""
-    from pydantic import ValidationError
-
-    from qa.config import Settings
-
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        raise click.UsageError(f"invalid setting: {exc}") from exc
-
-
-def _fail(message: str) -> None:
-    click.secho(f"error: {message}", fg="red", err=True)
-    sys.exit(1)
-
-
-def _embedder(settings):  # type: ignore[no-untyped-def]
-    from qa.embedding import load_embedder
-
-    try:
-        return load_embedder(settings)
-    except Exception as exc:  # the message names the model; a traceback helps nobody here
-        _fail(f"could not load the model {settings.model!r}: {exc}")
 
 
 def _build(settings, embedder, rebuild: bool = False, progress: bool = True):  # type: ignore[no-untyped-def]
@@ -50,12 +25,12 @@ def _build(settings, embedder, rebuild: bool = False, progress: bool = True):  #
     try:
         report = build_index(settings, embedder, progress=progress, rebuild=rebuild)
     except FileNotFoundError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except IndexProblem as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:  # e.g. the index folder cannot be created: say where, no traceback
         where = exc.filename or settings.index_dir
-        _fail(f"could not write the index in {settings.index_dir} ({where}: {exc.strerror or exc})")
+        fail(f"could not write the index in {settings.index_dir} ({where}: {exc.strerror or exc})")
     _summary(report, settings)
     return report
 
@@ -75,7 +50,8 @@ def _summary(report, settings) -> None:  # type: ignore[no-untyped-def]
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 @click.version_option(package_name="qa")
-def cli(verbose: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Question-answering search over Norwegian public-sector documents.
 
     Settings come from QA_* environment variables (see the README); options override them.
@@ -84,6 +60,7 @@ def cli(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    ctx.ensure_object(CliContext)
 
 
 @cli.command("index")
@@ -98,23 +75,23 @@ def index_cmd(sources: Path | None, index_dir: Path | None, rebuild: bool, quiet
 
     Exits with status 3 when some files were skipped (each is named in a warning).
     """
-    settings = _settings(sources_dir=sources, index_dir=index_dir)
+    settings = settings_or_fail(sources_dir=sources, index_dir=index_dir)
     if not Path(settings.sources_dir).is_dir():
-        _fail(f"sources folder not found: {settings.sources_dir}")
+        fail(f"sources folder not found: {settings.sources_dir}")
     report = None if rebuild else _unchanged(settings)
     if report is None:
-        report = _build(settings, _embedder(settings), rebuild=rebuild, progress=not quiet)
+        report = _build(settings, embedder_or_fail(settings), rebuild=rebuild, progress=not quiet)
     if report.skipped:
         sys.exit(EXIT_SKIPPED)
 
 
 def _unchanged(settings):  # type: ignore[no-untyped-def]
     """The report when no file changed, found without loading the model (seconds)."""
-    from qa.embedding import expected_fingerprint
+    from qa.cli_context import factory
     from qa.index import IndexProblem, up_to_date
 
     try:
-        fingerprint = expected_fingerprint(settings)
+        fingerprint = factory().expected_fingerprint(settings)
         report = up_to_date(settings, fingerprint) if fingerprint else None
     except (OSError, ValueError, IndexProblem):  # the full build says what is wrong
         return None
@@ -146,24 +123,24 @@ def serve_cmd(
 
     A damaged index, or one built with another model, is refused here with what to run.
     """
-    from qa.batching import BatchingEmbedder
+    from qa.embedding.batching import BatchingEmbedder
     from qa.index import IndexProblem, current_version
     from qa.retriever import LiveRetriever
 
-    settings = _settings(
+    settings = settings_or_fail(
         index_dir=index_dir, sources_dir=sources, host=host, port=port, watch_sources=watch
     )
-    embedder = _embedder(settings)
+    embedder = embedder_or_fail(settings)
     if current_version(settings.index_dir) is None:
         if not settings.build_if_missing:
-            _fail(f"no index in {settings.index_dir}: run `qa index --index {settings.index_dir}`")
+            fail(f"no index in {settings.index_dir}: run `qa index --index {settings.index_dir}`")
         click.echo(f"no index in {settings.index_dir}: building it first", err=True)
         _build(settings, embedder)
     live = LiveRetriever(settings, BatchingEmbedder(embedder))
     try:
         live.start()
     except IndexProblem as exc:
-        _fail(str(exc))
+        fail(str(exc))
     from qa.api.app import run_server
 
     click.echo(f"serving {settings.index_dir} on http://{settings.host}:{settings.port}", err=True)
@@ -171,7 +148,7 @@ def serve_cmd(
         run_server(settings, live)
     except SystemExit as exc:  # uvicorn exits 3 when it cannot listen; 3 means "skipped" here
         if exc.code not in (None, 0):
-            _fail(f"could not serve on {settings.host}:{settings.port} (the reason is above)")
+            fail(f"could not serve on {settings.host}:{settings.port} (the reason is above)")
         raise
 
 
@@ -187,13 +164,13 @@ def ask_cmd(question: str, k: int, index_dir: Path | None, as_json: bool) -> Non
 
     if not question.strip():
         raise click.UsageError("the question is empty")
-    settings = _settings(index_dir=index_dir)
+    settings = settings_or_fail(index_dir=index_dir)
     try:
-        result = Retriever.load(settings.index_dir, settings, _embedder(settings)).search(
+        result = Retriever.load(settings.index_dir, settings, embedder_or_fail(settings)).search(
             question, k
         )
     except IndexProblem as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         click.echo(json.dumps(result_to_dict(result), ensure_ascii=False, indent=2))
         return
@@ -239,16 +216,16 @@ def result_to_dict(result) -> dict:  # type: ignore[no-untyped-def]
 @click.option("--force", is_flag=True, help="Convert again even if the cache has it.")
 def model_cmd(force: bool) -> None:
     """Convert the bundled multilingual-e5-small weights to a sentence-transformers folder."""
-    from qa.model import ensure_bundled_model
+    from qa.embedding.bundled import ensure_bundled_model
 
-    settings = _settings()
+    settings = settings_or_fail()
     path = ensure_bundled_model(Path(settings.cache_dir), force=force)
     click.echo(f"model ready: {path}")
 
 
 def _register_eval() -> None:
     try:
-        from qa.eval_cli import eval_command
+        from qa.eval.cli import eval_command
     except ImportError:  # the eval module is optional at import time of the CLI
         return
     cli.add_command(eval_command, "eval")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import dense, fusion
+from qa import fusion
 from qa.config import Settings
-from qa.index import IndexProblem, LoadedIndex, current_version, load_index
+from qa.index import IndexProblem, LoadedIndex, current_version, dense, load_index
 from qa.language import detect
 from qa.types import Embedder, Hit, Passage, SearchResult
 

@@ -26,9 +26,10 @@ from qa.api.guards import CatchAllMiddleware, RequestGuardMiddleware
 from qa.api.ratelimit import RateLimitMiddleware
 from qa.api.security import DOCS_CSP, SecurityHeadersMiddleware, require_api_key
 from qa.config import Settings
+from qa.embedding.factory import EmbedderFactory, ModelFactory
 from qa.index import IndexProblem
+from qa.index.watch import SourceWatcher
 from qa.retriever import LiveRetriever
-from qa.watcher import SourceWatcher
 
 log = logging.getLogger("qa.api")
 
@@ -58,10 +59,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     live: LiveRetriever | None = app.state.live
     if live is None:
-        from qa.batching import BatchingEmbedder
-        from qa.embedding import load_embedder  # heavy (torch); only when serving for real
+        from qa.embedding.batching import BatchingEmbedder
 
-        embedder = await run_in_threadpool(load_embedder, settings)
+        factory: EmbedderFactory = app.state.embedder_factory
+        embedder = await run_in_threadpool(factory.load, settings)  # heavy: torch, the model
         live = LiveRetriever(settings, BatchingEmbedder(embedder))
         app.state.live = live
     watcher: asyncio.Task[None] | None = None
@@ -125,8 +126,13 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def create_app(settings: Settings, live: LiveRetriever | None = None) -> FastAPI:
-    """Build the app. Without ``live`` the lifespan loads the model and the index itself."""
+def create_app(
+    settings: Settings,
+    live: LiveRetriever | None = None,
+    embedder_factory: EmbedderFactory | None = None,
+) -> FastAPI:
+    """Build the app. Without ``live`` the lifespan loads the model (with
+    ``embedder_factory``, the configured model by default) and the index itself."""
     app = FastAPI(
         title="qa",
         version=__version__,
@@ -137,6 +143,7 @@ def create_app(settings: Settings, live: LiveRetriever | None = None) -> FastAPI
     )
     app.state.settings = settings
     app.state.live = live
+    app.state.embedder_factory = embedder_factory or ModelFactory()
     install_error_handlers(app)
 
     protected = [Depends(require_api_key)] if settings.api_key is not None else []
@@ -184,12 +191,16 @@ def create_app(settings: Settings, live: LiveRetriever | None = None) -> FastAPI
     return app
 
 
-def run_server(settings: Settings, live: LiveRetriever | None = None) -> None:
+def run_server(
+    settings: Settings,
+    live: LiveRetriever | None = None,
+    embedder_factory: EmbedderFactory | None = None,
+) -> None:
     """Serve the app with uvicorn on settings.host:settings.port until interrupted."""
     import uvicorn
 
     uvicorn.run(
-        create_app(settings, live),
+        create_app(settings, live, embedder_factory),
         host=settings.host,
         port=settings.port,
         server_header=False,

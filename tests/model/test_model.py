@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import model as model_mod
 from qa.config import Settings
+from qa.embedding.bundled import convert as model_mod
 
 SHARED = Path("/work/shared")
 SITES = ["regjeringen", "nav", "skatteetaten"]

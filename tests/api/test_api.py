@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from api_client import api
 from fastapi.testclient import TestClient
 
 from qa.api import app as app_module
@@ -29,6 +27,8 @@ from qa.api.deps import get_retriever
 from qa.config import Settings
 from qa.index import build_index
 from qa.retriever import LiveRetriever
+from tests.support.client import api
+from tests.support.fake import FakeFactory
 
 
 @pytest.fixture
@@ -219,12 +219,9 @@ def test_openapi_and_docs(client: TestClient, settings: Settings) -> None:
 
 
 def test_lifespan_creates_the_live_retriever(
-    tiny_index: Path, settings: Settings, fake_embedder: Any, monkeypatch: pytest.MonkeyPatch
+    tiny_index: Path, settings: Settings, fake_embedder: Any
 ) -> None:
-    fake = types.ModuleType("qa.embedding")
-    fake.load_embedder = lambda s: fake_embedder  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "qa.embedding", fake)
-    app = create_app(settings)
+    app = create_app(settings, embedder_factory=FakeFactory(fake_embedder))
     with TestClient(app) as client:
         assert client.get("/health").json()["model"] == "fake-embedder"
         live = app.state.live
@@ -318,15 +315,12 @@ def test_end_to_end_real_server(tiny_index: Path, settings: Settings, fake_embed
 
 
 _SERVE = """
-import sys, types
-sys.path.insert(0, {tests!r})
-from conftest import FakeEmbedder
-fake = types.ModuleType("qa.embedding")
-fake.load_embedder = lambda settings: FakeEmbedder()
-sys.modules["qa.embedding"] = fake
+import sys
+sys.path.insert(0, {root!r})
+from tests.support.fake import FakeFactory
 from qa.api.app import run_server
 from qa.config import Settings
-run_server(Settings(_env_file=None))
+run_server(Settings(_env_file=None), embedder_factory=FakeFactory())
 """
 
 
@@ -346,7 +340,7 @@ def test_run_server_subprocess(tiny_index: Path, settings: Settings, tmp_path: P
         QA_HOST="127.0.0.1",
         QA_PORT=str(port),
     )
-    code = _SERVE.format(tests=str(Path(__file__).parent))
+    code = _SERVE.format(root=str(Path(__file__).resolve().parents[2]))
     log = (tmp_path / "server.log").open("w+")
     proc = subprocess.Popen(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, stdout=log, stderr=log

@@ -11,9 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa import dense
 from qa.config import Settings
-from qa.index_files import (
+from qa.index import dense
+from qa.index.lexical import LexicalIndex
+from qa.index.manifest import (
     IndexCorrupt,
     IndexMismatch,
     IndexNotFound,
@@ -21,7 +22,6 @@ from qa.index_files import (
     read_jsonl,
     validate_manifest,
 )
-from qa.lexical import LexicalIndex
 from qa.types import Embedder, Passage
 
 

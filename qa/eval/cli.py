@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from qa.cli_context import embedder_or_fail, fail, settings_or_fail
 from qa.types import Hit, SearchResult
 
 RETRIES_429 = 5
@@ -95,37 +96,12 @@ class HttpSearcher:
         )
 
 
-def _fail(message: str) -> None:
-    click.secho(f"error: {message}", fg="red", err=True)
-    sys.exit(1)
-
-
-def _settings(**overrides: Any):  # type: ignore[no-untyped-def]
-    from pydantic import ValidationError
-
-    from qa.config import Settings
-
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        raise click.UsageError(f"invalid setting: {exc}") from exc
-
-
-def _embedder(settings):  # type: ignore[no-untyped-def]
-    from qa.embedding import load_embedder
-
-    try:
-        return load_embedder(settings)
-    except Exception as exc:  # the message names the model; a traceback helps nobody here
-        _fail(f"could not load the model {settings.model!r}: {exc}")
-
-
 def _url_target(url: str, api_key: str | None) -> tuple[HttpSearcher, dict]:
     searcher = HttpSearcher(url, api_key)
     try:
         health = searcher.health()
     except Exception as exc:
-        _fail(f"cannot reach {url}: {exc}")
+        fail(f"cannot reach {url}: {exc}")
     meta = {"model": health.get("model"), "index_version": health.get("index_version")}
     return searcher, {"mode": "url", "target": url} | meta
 
@@ -135,14 +111,14 @@ def _index_target(sources: Path | None, index_dir: Path | None, scratch: Path, q
     from qa.index import IndexProblem, build_index
     from qa.retriever import Retriever
 
-    s = _settings(sources_dir=sources, index_dir=scratch if sources else index_dir)
-    embedder = _embedder(s)
+    s = settings_or_fail(sources_dir=sources, index_dir=scratch if sources else index_dir)
+    embedder = embedder_or_fail(s)
     try:
         if sources is not None:
             build_index(s, embedder, progress=not quiet)
         retriever = Retriever.load(s.index_dir, s, embedder)
     except IndexProblem as exc:
-        _fail(str(exc))
+        fail(str(exc))
     keys = ("chunk_size", "chunk_overlap", "candidates", "rrf_k", "dense_weight")
     keys += ("lexical_weight", "index_type", "backend")
     return retriever, {
@@ -157,13 +133,13 @@ def _index_target(sources: Path | None, index_dir: Path | None, scratch: Path, q
 
 
 def _compare(paths: tuple[Path, Path], stat_test: str, out: Path | None) -> None:
-    from qa.eval_report import compare_results, format_compare
+    from qa.eval.report import compare_results, format_compare
 
     try:
         a, b = (json.loads(p.read_text(encoding="utf-8")) for p in paths)
         cmp = compare_results(a, b, stat_test)
     except (OSError, ValueError, KeyError) as exc:
-        _fail(f"cannot compare {paths[0]} and {paths[1]}: {exc}")
+        fail(f"cannot compare {paths[0]} and {paths[1]}: {exc}")
     click.echo(format_compare(cmp))
     if out:
         out.mkdir(parents=True, exist_ok=True)
@@ -215,8 +191,8 @@ def eval_command(
         raise click.UsageError("give one of --sources, --index and --url")
     from tqdm import tqdm
 
-    from qa.eval_report import check_floors, format_table, write_html, write_json
-    from qa.evaluate import evaluate_searcher, load_gold, metric_names
+    from qa.eval.report import check_floors, format_table, write_html, write_json
+    from qa.eval.run import evaluate_searcher, load_gold, metric_names
 
     try:
         limits = [parse_floor(f) for f in floors]
@@ -250,7 +226,7 @@ def eval_command(
             try:
                 result = evaluate_searcher(searcher, questions, k, bar.update)
             except RuntimeError as exc:
-                _fail(str(exc))
+                fail(str(exc))
     head = {"name": name or meta.get("model"), "gold": str(gold)}
     result = head | {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z")} | meta | result
     write_json(result, folder / "results.json")

@@ -31,7 +31,7 @@ def _check(text: str, size: int, overlap: int) -> None:
 
 
 def test_seed_document_offsets_are_exact() -> None:
-    from conftest import SEEDS
+    from tests.support.corpus import SEEDS
 
     for path in SEEDS.glob("*.txt"):
         text = path.read_text("utf-8")

@@ -2,8 +2,8 @@
 
 The fault tests need a process boundary (exit status, stderr, SIGKILL, a server started
 from the command line). The real model costs ~15 s of loading per process on two cores, so
-most cases run the same CLI code with ``fake=True``: the subprocess swaps ``qa.embedding``
-for one returning conftest's FakeEmbedder before the CLI imports it. Nothing else differs.
+most cases run the same CLI code with ``fake=True``: the subprocess passes the CLI
+a factory of the tests' FakeEmbedder (``obj=CliContext(FakeFactory())``). Nothing else differs.
 """
 
 from __future__ import annotations
@@ -21,21 +21,18 @@ from pathlib import Path
 
 import httpx
 
-TESTS = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Runs the real CLI with the fake embedder (argv after ``-c`` are the qa arguments);
 #: ``{prelude}`` is code run first, e.g. a fault injected into the index writer.
 _FAKE = """
-import sys, types
-sys.path.insert(0, {tests!r})
-from conftest import FakeEmbedder
-fake = types.ModuleType("qa.embedding")
-fake.load_embedder = lambda settings: FakeEmbedder()
-fake.expected_fingerprint = lambda settings: FakeEmbedder.fingerprint
-sys.modules["qa.embedding"] = fake
+import sys
+sys.path.insert(0, {root!r})
+from tests.support.fake import FakeFactory
 {prelude}
 from qa.cli import cli
-cli(sys.argv[1:], prog_name="qa")
+from qa.cli_context import CliContext
+cli(sys.argv[1:], prog_name="qa", obj=CliContext(FakeFactory()))
 """
 
 
@@ -52,7 +49,7 @@ def qa_env(**extra: str) -> dict[str, str]:
 def qa_command(args: list[str], fake: bool, prelude: str = "") -> list[str]:
     """argv for ``qa <args>``: the installed CLI module, or the same with the fake model."""
     if fake or prelude:
-        code = _FAKE.format(tests=str(TESTS), prelude=prelude)
+        code = _FAKE.format(root=str(ROOT), prelude=prelude)
         return [sys.executable, "-c", code, *args]
     return [sys.executable, "-m", "qa.cli", *args]
 

@@ -180,7 +180,7 @@ LONG = " ".join(f"Kommune nummer {i} har ansvar for vegene." for i in range(150)
 
 def test_expected_fingerprint_is_the_loaded_one(e5, minilm_path, monkeypatch):
     mini = load_embedder(Settings(model=str(minilm_path)))
-    from qa import model as model_mod
+    from qa.embedding import bundled as model_mod
 
     def no_conversion(*args, **kwargs):
         raise AssertionError("expected_fingerprint converted the bundled model")

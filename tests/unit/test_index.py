@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import index as index_mod
 from qa.config import Settings
 from qa.index import (
     IndexCorrupt,
@@ -24,6 +23,7 @@ from qa.index import (
     load_index,
     up_to_date,
 )
+from qa.index import build as index_mod
 
 
 def test_manifest_says_what_built_the_index(tiny_index: Path, settings: Settings) -> None:
@@ -286,7 +286,6 @@ def test_bm25s_logger_follows_the_root_level() -> None:
     ).stdout.split()
     assert out == [str(logging.WARNING), str(logging.ERROR), "False"]
     import bm25s  # noqa: F401  (imported here too, after qa.lexical in this process)
-
     import qa.lexical  # noqa: F401
 
     assert logging.getLogger("bm25s").getEffectiveLevel() == logging.getLogger().level

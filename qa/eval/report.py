@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from qa.evaluate import CURVE_K, metric_names, qrels_and_runs, ranx_metric
+from qa.eval.run import CURVE_K, metric_names, qrels_and_runs, ranx_metric
 
 SNIPPET = 300  # characters of a passage shown per failed question in the HTML page
 

@@ -13,14 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SEEDS, FakeEmbedder
-from qa_procs import no_traceback, run_qa
 
-from qa import sources as sources_mod
 from qa.config import Settings
 from qa.index import IndexProblem, build_index, current_version, load_index
 from qa.retriever import Retriever
+from qa.sources import scan as sources_mod
 from qa.sources import scan_sources
+from tests.support.corpus import SEEDS
+from tests.support.fake import FakeEmbedder
+from tests.support.procs import no_traceback, run_qa
 
 HUGE = 100 * 1024 * 1024
 GOOD = "Kommunene har ansvar for skolene og barnehagene i sitt område."

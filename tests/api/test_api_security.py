@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_client import api
 from fastapi.testclient import TestClient
 
 from qa.api.deps import get_retriever
 from qa.api.ratelimit import TokenBuckets, parse_rate
 from qa.config import Settings
 from qa.index import build_index
+from tests.support.client import api
 
 JSON = {"content-type": "application/json"}
 

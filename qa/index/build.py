@@ -32,37 +32,20 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import dense
 from qa.chunking import chunk_document
 from qa.config import Settings
-from qa.index_files import (
-    IndexCorrupt,
-    IndexMismatch,
-    IndexNotFound,
+from qa.index import dense
+from qa.index.lexical import LexicalIndex
+from qa.index.load import current_version, load_index
+from qa.index.manifest import (
     IndexProblem,
     versions,
     write_json,
     write_jsonl,
 )
-from qa.index_load import LoadedIndex, current_version, load_index
 from qa.language import detect
-from qa.lexical import LexicalIndex
 from qa.sources import Skipped, SourceDoc, scan_sources
 from qa.types import Embedder, Passage
-
-__all__ = [
-    "BuildReport",
-    "IndexBusy",
-    "IndexCorrupt",
-    "IndexMismatch",
-    "IndexNotFound",
-    "IndexProblem",
-    "LoadedIndex",
-    "build_index",
-    "current_version",
-    "load_index",
-    "up_to_date",
-]
 
 log = logging.getLogger(__name__)
 FORMAT = 1

@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from qa import eval_cli
-from qa.eval_cli import HttpSearcher, eval_command, parse_floor
-from qa.eval_report import check_floors, failed, format_table, write_html
-from qa.evaluate import GoldQuestion, evaluate_searcher, load_gold
+from qa.eval import cli as eval_cli
+from qa.eval.cli import HttpSearcher, eval_command, parse_floor
+from qa.eval.report import check_floors, failed, format_table, write_html
+from qa.eval.run import GoldQuestion, evaluate_searcher, load_gold
 from qa.types import Hit, Passage, SearchResult
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ANS = "Opplæringsloven pålegger alle kommuner"
 
 # Four answerable questions and one without an answer, with fixed ranked lists.

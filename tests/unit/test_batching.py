@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from qa.batching import BatchingEmbedder, default_workers
+from qa.embedding.batching import BatchingEmbedder, default_workers
 
 
 class SlowEmbedder:

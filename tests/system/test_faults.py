@@ -27,14 +27,14 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import ROOT, SEEDS, SHARED, FakeEmbedder, write_tiny_sources
-from qa_procs import no_traceback, qa_command, qa_env, run_qa, serving
 
-from qa import dense
-from qa import index as index_mod
 from qa.config import Settings
-from qa.index import IndexProblem, build_index, current_version, load_index
+from qa.index import IndexProblem, build_index, current_version, dense, load_index
+from qa.index import build as index_mod
 from qa.retriever import Retriever
+from tests.support.corpus import ROOT, SEEDS, SHARED, write_tiny_sources
+from tests.support.fake import FakeEmbedder
+from tests.support.procs import no_traceback, qa_command, qa_env, run_qa, serving
 
 NORQUAD = SHARED / "norquad-validation" / "sources"
 

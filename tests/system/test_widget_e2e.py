@@ -19,7 +19,9 @@ import httpx
 import pytest
 
 pytest.importorskip("playwright.sync_api")
-from e2e_helpers import (
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     HOSTILE_PATH,
@@ -31,9 +33,8 @@ from e2e_helpers import (
     make_sources,
     run_qa_server,
 )
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 Sites = tuple[StaticSite, StaticSite]
 SCREENSHOT = ROOT / "docs" / "img" / "widget.png"
 

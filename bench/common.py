@@ -26,7 +26,9 @@ import numpy as np
 #: index`) get, so they run with their own defaults, not settings made in this process.
 ORIGINAL_ENV = dict(os.environ)
 
-import qa.embedding.batching  # noqa: E402,F401 - the OpenMP wait policy the server uses, set before torch
+from qa.embedding.base import configure_openmp  # noqa: E402
+
+configure_openmp()  # the OpenMP wait policy the server uses, set before torch loads
 
 ROOT = Path(__file__).resolve().parents[1]
 NORQUAD = ROOT.parent / "shared" / "norquad-validation"

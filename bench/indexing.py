@@ -152,12 +152,12 @@ def _watched(ctx: Context, corpus: Path, index_dir: Path, files: list[Path]) -> 
     text (the server re-indexes with the model it has loaded), three edits, one at a time."""
     import httpx
 
-    from bench.querying import start_server, stop_server
+    from bench.querying import serving
 
     env = {"QA_WATCH_SOURCES": "true", "QA_SOURCES_DIR": str(corpus)}
-    proc, url = start_server(index_dir, ctx.workdir / "watch.log", **env)
     seconds = []
-    try:
+    with serving(index_dir, ctx.workdir / "watch.log", **env) as server:
+        url = server.url
         for n in range(3):
             word = f"Kvasirfjell{n}prosjektet"
             t0 = time.perf_counter()
@@ -171,8 +171,6 @@ def _watched(ctx: Context, corpus: Path, index_dir: Path, files: list[Path]) -> 
             else:
                 raise RuntimeError(f"edit {n} not served within 120 s; see {ctx.workdir}")
             seconds.append(time.perf_counter() - t0)
-    finally:
-        stop_server(proc)
     return {
         "edit_to_served_s": [round(x, 2) for x in seconds],
         "median_s": round(median(seconds), 2),

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Load test: concurrent clients against a real ``qa serve``, optionally re-indexing mid-load.
 
-    .venv/bin/python scripts/loadtest.py                       # 16 clients, 60 s
-    .venv/bin/python scripts/loadtest.py --reindex --out r.json
+    python -m bench.loadtest                        # 16 clients, 60 s
+    python -m bench.loadtest --reindex --out r.json
 
 It copies the sources (default: the seeds) to a temporary folder, starts ``qa serve`` on
 127.0.0.1 (a free port; it builds the index) with ``QA_RATE_LIMIT=off`` (all clients share
@@ -24,13 +24,10 @@ errors (and, with --reindex, the new passage was served), 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +40,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+if __package__ in (None, ""):  # `python bench/loadtest.py` as well as `python -m bench.loadtest`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.server import QA, Server, free_port, qa_env, serve_args, start, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_CLIENTS = 64
@@ -121,22 +123,6 @@ class Reindex:
         return round(self.first_served_s - self.swapped_s, 3)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def qa_env(**extra: str) -> dict[str, str]:
-    """The caller's environment minus its QA_* settings (the cache dir is kept), offline."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    if "QA_CACHE_DIR" in os.environ:
-        env["QA_CACHE_DIR"] = os.environ["QA_CACHE_DIR"]
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
-    env.update(extra)
-    return env
-
-
 def load_queries(gold: Path) -> list[str]:
     try:
         rows = [json.loads(x) for x in gold.read_text("utf-8").splitlines() if x.strip()]
@@ -167,58 +153,14 @@ def latency_summary(samples: list[Sample]) -> dict[str, Any]:
     }
 
 
-class Server:
-    """``qa serve`` as a subprocess of its own process group, log in a file."""
-
-    def __init__(self, cfg: LoadConfig, work: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = work / "qa-serve.log"
-        self.index = work / "index"
-        self.sources = work / "sources"
-        env = qa_env(
-            QA_RATE_LIMIT="off",
-            QA_RELOAD_INTERVAL_S=str(cfg.reload_interval_s),
-        )
-        cmd = [
-            sys.executable, "-m", "qa.cli", "serve",
-            "--index", str(self.index), "--sources", str(self.sources),
-            "--host", "127.0.0.1", "--port", str(self.port),
-        ]  # fmt: skip
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-
-    def wait_healthy(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"qa serve exited ({self.process.returncode}):\n{self.tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.5)
-        raise RuntimeError(f"qa serve not healthy after {timeout_s:.0f} s:\n{self.tail()}")
-
-    def tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text("utf-8", "replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    def stop(self) -> int | None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        return self.process.returncode
+def start_server(cfg: LoadConfig, work: Path) -> Server:
+    """``qa serve`` of ``work/index`` and ``work/sources`` (it builds the index), not waited
+    for; the rate limit is off because every client is 127.0.0.1."""
+    port = free_port()
+    env = qa_env(QA_RATE_LIMIT="off", QA_RELOAD_INTERVAL_S=str(cfg.reload_interval_s))
+    command = [*QA, *serve_args(work / "index", work / "sources", port)]
+    url = f"http://127.0.0.1:{port}"
+    return start(command, url, log=work / "qa-serve.log", env=env, cwd=work)
 
 
 def check_answer(r: httpx.Response) -> str | None:
@@ -269,7 +211,7 @@ def client_loop(
 
 
 def reindex_run(
-    cfg: LoadConfig, server: Server, state: Reindex, t0: float, stop: threading.Event
+    cfg: LoadConfig, url: str, work: Path, state: Reindex, t0: float, stop: threading.Event
 ) -> None:
     """Add a file with a unique word, run `qa index` on the served folder, probe for the word."""
     at = cfg.reindex_at_s if cfg.reindex_at_s is not None else cfg.duration_s / 4
@@ -279,19 +221,17 @@ def reindex_run(
         f"Lasttest {state.word}\n\nKommunen innfører en ny ordning kalt {state.word} for "
         "brøyting av gang- og sykkelveier om vinteren. Ordningen gjelder fra neste sesong."
     )
-    (server.sources / state.file).write_text(text, encoding="utf-8")
-    cmd = [
-        sys.executable, "-m", "qa.cli", "index", "--quiet",
-        "--sources", str(server.sources), "--index", str(server.index),
-    ]  # fmt: skip
-    prober = threading.Thread(target=probe, args=(server.url, state, t0, stop), daemon=True)
-    watcher = threading.Thread(target=watch_swap, args=(server.index, state, t0, stop), daemon=True)
+    sources, index = work / "sources", work / "index"
+    (sources / state.file).write_text(text, encoding="utf-8")
+    cmd = [*QA, "index", "--quiet", "--sources", str(sources), "--index", str(index)]
+    prober = threading.Thread(target=probe, args=(url, state, t0, stop), daemon=True)
+    watcher = threading.Thread(target=watch_swap, args=(index, state, t0, stop), daemon=True)
     state.started_s = time.monotonic() - t0
     prober.start()
     watcher.start()
     try:
         done = subprocess.run(
-            cmd, cwd=server.index.parent, env=qa_env(), capture_output=True, text=True,
+            cmd, cwd=work, env=qa_env(), capture_output=True, text=True,
             errors="replace", timeout=MAX_SECONDS, check=False,
         )  # fmt: skip
         state.returncode = done.returncode
@@ -343,18 +283,18 @@ def run(cfg: LoadConfig) -> dict[str, Any]:
     """Run the whole test and return the report (also written to ``cfg.out``)."""
     cfg.check()
     own_work = cfg.workdir is None
-    work = Path(tempfile.mkdtemp(prefix="qa-load-")) if own_work else Path(cfg.workdir)  # type: ignore[arg-type]
+    work = Path(tempfile.mkdtemp(prefix="qa-load-")) if cfg.workdir is None else cfg.workdir
     work.mkdir(parents=True, exist_ok=True)
     shutil.copytree(cfg.sources, work / "sources", dirs_exist_ok=True)
     queries = load_queries(cfg.gold)
-    server = Server(cfg, work)
+    server = start_server(cfg, work)
     samples: list[list[Sample]] = [[] for _ in range(cfg.clients)]
     state = Reindex(word=f"zq{uuid.uuid4().hex[:10]}", file=f"lasttest-{uuid.uuid4().hex[:6]}.txt")
     stop = threading.Event()
     extended = False
     try:
         started = time.monotonic()
-        server.wait_healthy(cfg.server_start_timeout_s)
+        wait_healthy(server, cfg.server_start_timeout_s, poll_s=0.5)
         startup_s = time.monotonic() - started
         with httpx.Client(base_url=server.url, timeout=cfg.request_timeout_s) as http:
             for q in queries[:3]:  # warm-up, not counted
@@ -371,7 +311,9 @@ def run(cfg: LoadConfig) -> dict[str, Any]:
         if cfg.reindex:
             threads.append(
                 threading.Thread(
-                    target=reindex_run, args=(cfg, server, state, t0, stop), daemon=True
+                    target=reindex_run,
+                    args=(cfg, server.url, work, state, t0, stop),
+                    daemon=True,
                 )
             )
         for t in threads:
@@ -393,7 +335,7 @@ def run(cfg: LoadConfig) -> dict[str, Any]:
     finally:
         stop.set()
         server_rc = server.stop()
-    log_text = server.log.read_text("utf-8", "replace") if server.log.exists() else ""
+    log_text = server.output()
     report = build_report(cfg, samples, state, elapsed, startup_s, extended, server_rc, log_text)
     if cfg.out:
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)

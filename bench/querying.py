@@ -10,57 +10,26 @@ this process while the server is idle, measured before and after the HTTP runs.
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 from bench.common import ORIGINAL_ENV, Context, median, ms, percentile
+from tests.support.server import Server, qa_serve
 
 CLIENTS = (1, 4, 16)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(index_dir: Path, log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
-    """``qa serve`` on a free local port; returns once /health answers 200."""
-    port = _free_port()
-    qa_cmd = Path(sys.executable).with_name("qa")
-    cmd = [str(qa_cmd), "serve", "--index", str(index_dir), "--host", "127.0.0.1"]
-    cmd += ["--port", str(port)]
+@contextlib.contextmanager
+def serving(index_dir: Path, log_path: Path, **env: str) -> Iterator[Server]:
+    """``qa serve`` on a free local port, with the environment the bench started with (so
+    its own defaults) and the rate limit off; yields once /health answers 200."""
     full_env = ORIGINAL_ENV | {"HF_HUB_OFFLINE": "1", "QA_RATE_LIMIT": "off"} | env
-    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"qa serve exited ({proc.returncode}); see {log_path}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    stop_server(proc)
-    raise RuntimeError(f"qa serve did not become ready; see {log_path}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    """SIGTERM (graceful), SIGKILL after 20 s."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    with qa_serve(index_dir, None, env=full_env, cwd=None, log=log_path) as server:
+        yield server
 
 
 async def _load(url: str, questions: list[str], clients: int, total: int) -> dict:
@@ -120,9 +89,9 @@ def run(ctx: Context) -> dict:
     n_bare = 30 if ctx.quick else 100
     embedder = ctx.embedder
     bare_query_ms(embedder, questions[:5])  # warm-up
-    proc, url = start_server(index_dir, ctx.workdir / "serve.log")
-    try:
-        server = psutil.Process(proc.pid)
+    with serving(index_dir, ctx.workdir / "serve.log") as served:
+        url = served.url
+        server = psutil.Process(served.process.pid)
         rss_idle = server.memory_info().rss
         bare = bare_query_ms(embedder, questions[:n_bare])
         asyncio.run(_load(url, questions[-20:], 1, 10))  # warm-up (lazy loads in the server)
@@ -132,8 +101,6 @@ def run(ctx: Context) -> dict:
             rows.append(asyncio.run(_load(url, questions, clients, total)))
         bare += bare_query_ms(embedder, questions[:n_bare])
         rss_after = server.memory_info().rss
-    finally:
-        stop_server(proc)
     bare_ms = ms(median(bare))
     single = rows[0]
     top = rows[-1]

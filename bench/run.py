@@ -1,6 +1,6 @@
 """The benchmark, one command: indexing, querying, FAISS at scale, and a LangChain peer.
 
-    python -m bench.run                       # everything (about an hour on 2 cores)
+    python -m bench.run                       # everything: about 10 minutes on 2 cores
     python -m bench.run --quick               # smoke run: small data, a few minutes
     python -m bench.run --only querying,peer  # some parts
 

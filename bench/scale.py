@@ -1,6 +1,6 @@
 """Scale: FAISS search latency, recall@10 against flat, memory and build time by corpus size.
 
-Synthetic corpora, built the way the service builds its dense index (``qa.dense.build``).
+Synthetic corpora, built the way the service builds its dense index (``qa.index.dense.build``).
 Uniform random vectors have no neighbourhoods and make every ANN index look bad, so the
 vectors are perturbations of real ones: each is a real NorQuAD passage embedding plus
 Gaussian noise shaped like the passage embeddings' own covariance (their principal
@@ -10,7 +10,7 @@ question embeddings (``query:`` prompt), so no query is in the data.
 Latency is one query per ``search`` call (what the service does), median over 100 queries,
 with FAISS limited to 1 and to 2 threads; recall@10 is over 200 queries (50 with --quick).
 Memory is the serialised index size (what the index holds in memory: codes, links or
-lists, ids). Build time is ``qa.dense.build`` with FAISS on 2 threads.
+lists, ids). Build time is ``qa.index.dense.build`` with FAISS on 2 threads.
 """
 
 from __future__ import annotations

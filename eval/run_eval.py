@@ -1,6 +1,6 @@
 """Run the evaluation without the `qa` entry point: ``python eval/run_eval.py --gold ...``.
 
-Same options and code as ``qa eval`` (qa/eval_cli.py); kept for CI scripts and notebooks.
+Same options and code as ``qa eval`` (qa/eval/cli.py); kept for CI scripts and notebooks.
 """
 
 from qa.eval.cli import eval_command

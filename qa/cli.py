@@ -7,19 +7,69 @@ Exit status: 0 success; 1 failure (message names the file or folder and what to 
 
 from __future__ import annotations
 
-import json
+import importlib
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from qa.cli_context import CliContext, embedder_or_fail, fail, settings_or_fail
+from qa.cli_context import CliContext, embedder_or_fail, fail, k_or_fail, settings_or_fail
+
+if TYPE_CHECKING:
+    from qa.config import Settings
+    from qa.index import BuildReport
+    from qa.types import Embedder
 
 EXIT_SKIPPED = 3
 
 
-def _build(settings, embedder, rebuild: bool = False, progress: bool = True):  # type: ignore[no-untyped-def]
+class LazyGroup(click.Group):
+    """A group that imports some commands only when they are used or listed: the other
+    commands start without them, and a command whose module fails to import is still
+    there and says why (instead of click's "No such command")."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: command name -> "module:attribute" of its click command
+        self.lazy: dict[str, str] = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = target.partition(":")
+        try:
+            command = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as exc:  # e.g. a dependency is not installed
+            return _unavailable(cmd_name, module, exc)
+        assert isinstance(command, click.Command), target
+        return command
+
+
+def _unavailable(name: str, module: str, exc: Exception) -> click.Command:
+    """Stands in for a command that cannot be imported: any use of it fails with the reason."""
+    reason = f"could not import {module} ({type(exc).__name__}: {exc})"
+
+    def refuse() -> None:
+        fail(f"`qa {name}` is unavailable: {reason}")
+
+    return click.Command(
+        name,
+        callback=refuse,
+        help=f"Unavailable: {reason}.",
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+
+
+def _build(
+    settings: Settings, embedder: Embedder, rebuild: bool = False, progress: bool = True
+) -> BuildReport:
     from qa.index import IndexProblem, build_index
 
     try:
@@ -35,7 +85,7 @@ def _build(settings, embedder, rebuild: bool = False, progress: bool = True):  #
     return report
 
 
-def _summary(report, settings) -> None:  # type: ignore[no-untyped-def]
+def _summary(report: BuildReport, settings: Settings) -> None:
     for s in report.skipped:
         click.secho(f"warning: skipped {s.path}: {s.reason}", fg="yellow", err=True)
     state = "updated" if report.changed else "already up to date"
@@ -47,7 +97,11 @@ def _summary(report, settings) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy={"eval": "qa.eval.cli:eval_command"},
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 @click.version_option(package_name="qa")
 @click.pass_context
@@ -85,7 +139,7 @@ def index_cmd(sources: Path | None, index_dir: Path | None, rebuild: bool, quiet
         sys.exit(EXIT_SKIPPED)
 
 
-def _unchanged(settings):  # type: ignore[no-untyped-def]
+def _unchanged(settings: Settings) -> BuildReport | None:
     """The report when no file changed, found without loading the model (seconds)."""
     from qa.cli_context import factory
     from qa.index import IndexProblem, up_to_date
@@ -123,7 +177,10 @@ def serve_cmd(
 
     A damaged index, or one built with another model, is refused here with what to run.
     """
+    from qa.embedding import configure_openmp
     from qa.embedding.batching import BatchingEmbedder
+
+    configure_openmp()  # before qa.index loads faiss's OpenMP runtime (torch's comes later)
     from qa.index import IndexProblem, current_version
     from qa.retriever import LiveRetriever
 
@@ -140,6 +197,7 @@ def serve_cmd(
     try:
         live.start()
     except IndexProblem as exc:
+        live.stop()  # start() left its poller running to wait for a build: not here
         fail(str(exc))
     from qa.api.app import run_server
 
@@ -154,10 +212,12 @@ def serve_cmd(
 
 @cli.command("ask")
 @click.argument("question")
-@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True)
+@click.option(
+    "--k", "k", type=click.IntRange(min=1), help="Passages [QA_DEFAULT_K; at most QA_MAX_K]."
+)
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of text.")
-def ask_cmd(question: str, k: int, index_dir: Path | None, as_json: bool) -> None:
+def ask_cmd(question: str, k: int | None, index_dir: Path | None, as_json: bool) -> None:
     """Ask a question in the terminal: the best passages, each with its citation."""
     from qa.index import IndexProblem
     from qa.retriever import Retriever
@@ -165,14 +225,16 @@ def ask_cmd(question: str, k: int, index_dir: Path | None, as_json: bool) -> Non
     if not question.strip():
         raise click.UsageError("the question is empty")
     settings = settings_or_fail(index_dir=index_dir)
+    k = k_or_fail(k, settings)
     try:
-        result = Retriever.load(settings.index_dir, settings, embedder_or_fail(settings)).search(
-            question, k
-        )
+        retriever = Retriever.load(settings.index_dir, settings, embedder_or_fail(settings))
+        result = retriever.search(question, k)
     except IndexProblem as exc:
         fail(str(exc))
-    if as_json:
-        click.echo(json.dumps(result_to_dict(result), ensure_ascii=False, indent=2))
+    if as_json:  # the API's own response model: one definition of the wire format
+        from qa.api.schemas import SearchResponse
+
+        click.echo(SearchResponse.from_result(result, retriever.version).model_dump_json(indent=2))
         return
     click.secho(f"{question}  [{result.language}]", bold=True)
     if not result.hits:
@@ -190,28 +252,6 @@ def ask_cmd(question: str, k: int, index_dir: Path | None, as_json: bool) -> Non
             click.echo(f"   {line}")
 
 
-def result_to_dict(result) -> dict:  # type: ignore[no-untyped-def]
-    """The JSON shape the API answers with (so `qa ask --json` and the API agree)."""
-    return {
-        "query": result.query,
-        "language": result.language,
-        "results": [
-            {
-                "rank": h.rank,
-                "score": h.score,
-                "text": h.passage.text,
-                "source": h.passage.source,
-                "start": h.passage.start,
-                "end": h.passage.end,
-                "line_start": h.passage.line_start,
-                "line_end": h.passage.line_end,
-                "title": h.passage.title,
-            }
-            for h in result.hits
-        ],
-    }
-
-
 @cli.command("model")
 @click.option("--force", is_flag=True, help="Convert again even if the cache has it.")
 def model_cmd(force: bool) -> None:
@@ -222,16 +262,6 @@ def model_cmd(force: bool) -> None:
     path = ensure_bundled_model(Path(settings.cache_dir), force=force)
     click.echo(f"model ready: {path}")
 
-
-def _register_eval() -> None:
-    try:
-        from qa.eval.cli import eval_command
-    except ImportError:  # the eval module is optional at import time of the CLI
-        return
-    cli.add_command(eval_command, "eval")
-
-
-_register_eval()
 
 if __name__ == "__main__":
     cli()

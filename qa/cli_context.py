@@ -46,6 +46,16 @@ def settings_or_fail(**overrides: Any) -> Settings:
         raise click.UsageError(f"invalid setting: {exc}") from exc
 
 
+def k_or_fail(k: int | None, settings: Settings) -> int:
+    """``--k`` checked against the server's limit (``QA_MAX_K``); ``QA_DEFAULT_K`` if absent."""
+    if k is None:
+        return settings.default_k
+    if not 1 <= k <= settings.max_k:
+        message = f"{k} is not between 1 and {settings.max_k} (the largest k, QA_MAX_K)"
+        raise click.BadParameter(message, param_hint="'--k'")
+    return k
+
+
 def fail(message: str) -> NoReturn:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(1)

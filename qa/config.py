@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BUNDLED_MODEL = "bundled:multilingual-e5-small"
@@ -87,7 +87,9 @@ class Settings(BaseSettings):
         description="Origins allowed to call the API from a browser (comma separated).",
     )
     api_key: SecretStr | None = Field(None, description="When set, required on all but /health.")
-    rate_limit: str = Field("1200/minute", description="Requests per client (slowapi syntax).")
+    rate_limit: str = Field(
+        "1200/minute", description='Requests per client ("1200/minute", "off"; limits syntax).'
+    )
     reload_interval_s: float = Field(2.0, gt=0, description="How often to look for a new index.")
     build_if_missing: bool = Field(True, description="qa serve builds the index when absent.")
     watch_sources: bool = Field(
@@ -111,8 +113,14 @@ class Settings(BaseSettings):
 
     @field_validator("chunk_overlap")
     @classmethod
-    def _overlap_below_size(cls, value: int, info) -> int:  # type: ignore[no-untyped-def]
+    def _overlap_below_size(cls, value: int, info: ValidationInfo) -> int:
         size = info.data.get("chunk_size", 800)
         if value >= size:
             raise ValueError("chunk_overlap must be smaller than chunk_size")
         return value
+
+    @model_validator(mode="after")
+    def _default_k_within_max_k(self) -> Settings:
+        if self.default_k > self.max_k:
+            raise ValueError("default_k must not be larger than max_k")
+        return self

@@ -40,7 +40,10 @@ class Retriever:
     """Search over one index build."""
 
     def __init__(self, index: LoadedIndex, embedder: Embedder, settings: Settings) -> None:
+        if index.dense is None or index.lexical is None:
+            raise ValueError("this index was loaded without its search halves")
         self._index = index
+        self._dense, self._lexical = index.dense, index.lexical
         self.embedder = embedder
         self.settings = settings
         langs = Counter(s["language"] for s in index.manifest["sources"].values())
@@ -88,10 +91,10 @@ class Retriever:
         s = self.settings
         language = detect(query)
         n = max(s.candidates, k * 3)
-        ids, sims = dense.search(self._index.dense, vector[None, :], n)
+        ids, sims = dense.search(self._dense, vector[None, :], n)
         dense_ids = [int(i) for i in ids[0] if i >= 0]
         similarity = dict(zip(dense_ids, sims[0].tolist(), strict=False))
-        lex = self._index.lexical
+        lex = self._lexical
         lex_ids = [int(i) for i in lex.search(query, n)[0]]
         w_lex = fusion.lexical_weight(
             s.lexical_weight,
@@ -106,8 +109,8 @@ class Retriever:
         dense_rank = {d: r for r, d in enumerate(dense_ids, start=1)}
         lex_rank = {d: r for r, d in enumerate(lex_ids, start=1)}
         hits = []
-        for rank, (start, end, ids) in enumerate(spans, start=1):
-            best = ids[0]
+        for rank, (start, end, rows) in enumerate(spans, start=1):
+            best = rows[0]
             hits.append(
                 Hit(
                     self._span(self.passages[best], start, end),
@@ -136,12 +139,18 @@ class Retriever:
 
 
 class LiveRetriever:
-    """The current Retriever of an index folder, reloaded when a new build appears."""
+    """The current Retriever of an index folder, reloaded when a new build appears.
+
+    The one path by which a new build is served: ``reload_if_changed``, under a lock, called
+    by this object's own poller thread and by whoever knows of a build first (the source
+    watcher, right after building), so a build is loaded once however many ask at a time.
+    """
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
         self._current: Retriever | None = None
+        self._reload = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
@@ -157,35 +166,46 @@ class LiveRetriever:
         return current
 
     def start(self) -> None:
-        """Load the index now (raising what is wrong with it), then watch for new builds."""
-        self._current = Retriever.load(self.settings.index_dir, self.settings, self.embedder)
-        self._thread = threading.Thread(target=self._watch, name="index-watch", daemon=True)
-        self._thread.start()
+        """Start polling for new builds, then load the current one now.
+
+        Raises what is wrong with the index (IndexProblem); the poller keeps trying, so a
+        server can answer 503 until a build loads. A caller that gives up calls ``stop()``.
+        """
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._poll, name="index-watch", daemon=True)
+            self._thread.start()
+        with self._reload:
+            self._current = Retriever.load(self.settings.index_dir, self.settings, self.embedder)
 
     def stop(self) -> None:
+        """Stop polling and release the embedder's resources (worker threads) if it has any."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        close = getattr(self.embedder, "close", None)
+        if callable(close):
+            close()
 
     def reload_if_changed(self) -> bool:
         """Swap in the build ``current`` points at, if it is new; keep the old one on error."""
-        version = current_version(self.settings.index_dir)
-        if version is None or (self._current and self._current.version == version):
-            return False
-        try:
-            fresh = Retriever.load(self.settings.index_dir, self.settings, self.embedder)
-        except IndexProblem as exc:
-            self.last_error = str(exc)
-            log.error("new index not loaded, still serving the previous one: %s", exc)
-            return False
-        self._current = fresh
-        self.last_error = None
+        with self._reload:
+            version = current_version(self.settings.index_dir)
+            if version is None or (self._current and self._current.version == version):
+                return False
+            try:
+                fresh = Retriever.load(self.settings.index_dir, self.settings, self.embedder)
+            except IndexProblem as exc:
+                self.last_error = str(exc)
+                log.error("new index not loaded, still serving the previous one: %s", exc)
+                return False
+            self._current = fresh
+            self.last_error = None
         log.info("now serving index %s (%d passages)", fresh.version, len(fresh.passages))
         return True
 
-    def _watch(self) -> None:
+    def _poll(self) -> None:
         while not self._stop.wait(self.settings.reload_interval_s):
             try:
                 self.reload_if_changed()
-            except Exception:  # the watcher must survive anything and keep serving
-                log.exception("index watch failed")
+            except Exception:  # the poller must survive anything and keep serving
+                log.exception("index reload failed")

@@ -43,11 +43,18 @@ class SearchResult:
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns text into L2-normalised float32 vectors; queries and passages get their prompts."""
+    """Turns text into L2-normalised float32 vectors; queries and passages get their prompts.
+
+    ``fingerprint`` names the vectors (an index built with another one is refused);
+    ``concurrent_queries`` says that query calls from several threads run in parallel, so
+    a batcher may give it one worker per core.
+    """
 
     name: str
     dim: int
     max_tokens: int
+    fingerprint: str
+    concurrent_queries: bool
 
     def embed_queries(self, texts: list[str]) -> np.ndarray: ...
 

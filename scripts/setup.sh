@@ -13,12 +13,18 @@ fi
 pip install --quiet --disable-pip-version-check torch==2.13.0
 pip install --quiet --disable-pip-version-check -e ".[dev,onnx]"
 
-# Chromium for the widget's browser tests (Debian packages; never `playwright install`).
-if [ ! -x /usr/bin/chromium ] && [ "${QA_SKIP_CHROMIUM:-0}" != 1 ]; then
+# Debian packages the tests use (never `playwright install`): Chromium for the widget's
+# browser tests; LibreOffice (writer, no GUI) to make real .docx/.odt/.pdf test documents;
+# poppler's pdftotext as an independent check of PDF page text.
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium chromium-driver)
+command -v soffice >/dev/null || need+=(libreoffice-writer-nogui)
+command -v pdftotext >/dev/null || need+=(poppler-utils)
+if [ ${#need[@]} -gt 0 ] && [ "${QA_SKIP_APT:-${QA_SKIP_CHROMIUM:-0}}" != 1 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
   else
-    echo "note: /usr/bin/chromium missing; the browser tests will be skipped (apt-get install chromium)" >&2
+    echo "note: missing ${need[*]}; the tests that need them will be skipped (apt-get install ${need[*]})" >&2
   fi
 fi
 

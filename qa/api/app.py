@@ -7,7 +7,6 @@ that turns a bug into a generic 500 inside all of them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from qa import __version__
 from qa.api import routes, static
 from qa.api.errors import install_error_handlers
-from qa.api.guards import CatchAllMiddleware, RequestGuardMiddleware
+from qa.api.guards import CatchAllMiddleware, RequestGuardMiddleware, on_unhandled
 from qa.api.ratelimit import RateLimitMiddleware
 from qa.api.security import DOCS_CSP, SecurityHeadersMiddleware, require_api_key
 from qa.config import Settings
@@ -39,19 +38,10 @@ DESCRIPTION = """Search Norwegian public-sector documents. Every result is an ex
 Errors always have the body `{"error": {"code", "message", "details"}}`.
 
 When the server has an API key (`QA_API_KEY`), `/search` and `/sources` need it in
-`X-API-Key` or `Authorization: Bearer`; `/health`, `/docs`, `/openapi.json` and the static
-`/`, `/view` and `/widget.js` stay open (they carry no indexed data). Requests are limited
-per client address (`QA_RATE_LIMIT`); over the limit the answer is 429 with `Retry-After`."""
-
-
-async def _watch_until_loaded(live: LiveRetriever, interval: float) -> None:
-    """Stand-in watcher when start() failed (no index yet): keep trying to load one."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await run_in_threadpool(live.reload_if_changed)
-        except Exception:  # keep serving 503 and keep trying
-            log.exception("index load failed")
+`X-API-Key` or `Authorization: Bearer`; `/health`, `/limits`, `/docs`, `/openapi.json` and
+the static `/`, `/view` and `/widget.js` stay open (they carry no indexed data). Requests
+are limited per client address (`QA_RATE_LIMIT`); over the limit the answer is 429 with
+`Retry-After`. `GET /limits` gives the largest `k` and the longest query."""
 
 
 @asynccontextmanager
@@ -65,19 +55,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         embedder = await run_in_threadpool(factory.load, settings)  # heavy: torch, the model
         live = LiveRetriever(settings, BatchingEmbedder(embedder))
         app.state.live = live
-    watcher: asyncio.Task[None] | None = None
     if not live.ready:
         try:
             await run_in_threadpool(live.start)
-        except IndexProblem as exc:
+        except IndexProblem as exc:  # live's poller keeps trying to load one
             log.error("no index loaded, answering 503 until one is: %s", exc)
-            watcher = asyncio.create_task(_watch_until_loaded(live, settings.reload_interval_s))
     sources = _watch_sources(settings, live)
     try:
         yield
     finally:
-        if watcher is not None:
-            watcher.cancel()
         if sources is not None:
             await run_in_threadpool(sources.stop)
         await run_in_threadpool(live.stop)
@@ -87,6 +73,7 @@ def _watch_sources(settings: Settings, live: LiveRetriever) -> SourceWatcher | N
     """With QA_WATCH_SOURCES: re-index on every change of the sources folder."""
     if not settings.watch_sources:
         return None
+    # reload_if_changed: the one, locked, path by which a new build is served
     watcher = SourceWatcher(settings, live.embedder, live.reload_if_changed)
     try:
         watcher.start()
@@ -114,12 +101,12 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
         )
         props = schema["components"]["schemas"]["SearchRequest"]["properties"]
         _limit_schema(props["query"], "maxLength", settings.max_query_chars)
-        _limit_schema(props["query"], "pattern", r"\S")  # not blank
+        _limit_schema(props["query"], "pattern", routes.QUERY_PATTERN)  # not blank
         _limit_schema(props["k"], "maximum", settings.max_k)
         for param in schema["paths"]["/search"]["get"]["parameters"]:
             if param["name"] == "q":
                 _limit_schema(param["schema"], "maxLength", settings.max_query_chars)
-                _limit_schema(param["schema"], "pattern", r"\S")
+                _limit_schema(param["schema"], "pattern", routes.QUERY_PATTERN)
             elif param["name"] == "k":
                 _limit_schema(param["schema"], "maximum", settings.max_k)
         app.openapi_schema = schema
@@ -145,6 +132,7 @@ def create_app(
     app.state.live = live
     app.state.embedder_factory = embedder_factory or ModelFactory()
     install_error_handlers(app)
+    app.add_exception_handler(Exception, on_unhandled)
 
     protected = [Depends(require_api_key)] if settings.api_key is not None else []
     app.include_router(routes.health_router)
@@ -170,7 +158,7 @@ def create_app(
         page.headers["X-Frame-Options"] = "DENY"
         return page
 
-    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]  # FastAPI's documented override
 
     # add_middleware puts each one outside the previous: innermost first.
     app.add_middleware(CatchAllMiddleware)
@@ -191,6 +179,19 @@ def create_app(
     return app
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How ``qa serve`` runs uvicorn: ``uvicorn.run``'s options (the tests start their
+    servers with the same ones)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "server_header": False,
+        "proxy_headers": True,  # trusted only from FORWARDED_ALLOW_IPS (default 127.0.0.1)
+        "timeout_graceful_shutdown": 10,
+        "log_level": "info",
+    }
+
+
 def run_server(
     settings: Settings,
     live: LiveRetriever | None = None,
@@ -199,12 +200,4 @@ def run_server(
     """Serve the app with uvicorn on settings.host:settings.port until interrupted."""
     import uvicorn
 
-    uvicorn.run(
-        create_app(settings, live, embedder_factory),
-        host=settings.host,
-        port=settings.port,
-        server_header=False,
-        proxy_headers=True,  # trusted only from FORWARDED_ALLOW_IPS (default 127.0.0.1)
-        timeout_graceful_shutdown=10,
-        log_level="info",
-    )
+    uvicorn.run(create_app(settings, live, embedder_factory), **server_options(settings))

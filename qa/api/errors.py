@@ -6,17 +6,13 @@ input verbatim or names a file-system path, and a 500 says nothing about interna
 
 from __future__ import annotations
 
-import logging
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = logging.getLogger("qa.api")
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -63,7 +59,7 @@ def error_json(
     code: str,
     message: str,
     details: Iterable[dict[str, Any]] = (),
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     request_id: str | None = None,
 ) -> JSONResponse:
     """Build the standard error response."""
@@ -113,17 +109,9 @@ async def _on_api_error(_: Request, exc: Exception) -> JSONResponse:
     return error_json(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
-async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
-    request_id = uuid.uuid4().hex[:16]
-    log.error(
-        "unhandled error %s on %s %s", request_id, request.method, request.url.path, exc_info=exc
-    )
-    return error_json(500, "internal_error", "Internal server error.", request_id=request_id)
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    """Route every exception type to the standard error body."""
+    """Route the expected exception types to the standard error body (any other exception
+    is the last-resort 500 of ``qa.api.guards``)."""
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(ApiError, _on_api_error)
-    app.add_exception_handler(Exception, _on_unhandled)

@@ -1,4 +1,4 @@
-"""Pure-ASGI guards that run before routing: body size, UTF-8, and a last-resort 500.
+"""Pure-ASGI guards that run before routing: body size, UTF-8, and the last-resort 500.
 
 The body is read here, counted while it streams (a missing or lying Content-Length does not
 help), checked to be UTF-8 and replayed to the app. Bodies are small (``max_body_bytes``,
@@ -12,9 +12,13 @@ import logging
 import uuid
 from urllib.parse import unquote_to_bytes
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qa.api.asgi import HttpMiddleware
 from qa.api.errors import error_json
+from qa.api.security import add_security_headers
 
 log = logging.getLogger("qa.api")
 
@@ -34,17 +38,14 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-class RequestGuardMiddleware:
+class RequestGuardMiddleware(HttpMiddleware):
     """400 for non-UTF-8 URLs/bodies or a bad Content-Length, 413 for a body over the limit."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
         query = scope.get("query_string", b"").replace(b"+", b" ")
         if not _is_utf8(unquote_to_bytes(raw_path)) or not _is_utf8(unquote_to_bytes(query)):
@@ -111,21 +112,31 @@ class RequestGuardMiddleware:
         await response(scope, receive, send)
 
 
-class CatchAllMiddleware:
-    """Turns an unhandled exception into the generic 500 *inside* the other middleware.
+def internal_error(method: object, path: object, exc: BaseException) -> JSONResponse:
+    """The one generic 500: the traceback goes to the log under a request id that the body
+    repeats; the body says nothing else. It carries the security headers itself, for the
+    failures that happen outside ``SecurityHeadersMiddleware``."""
+    request_id = uuid.uuid4().hex[:16]
+    log.error("unhandled error %s on %s %s", request_id, method, path, exc_info=exc)
+    response = error_json(500, "internal_error", "Internal server error.", request_id=request_id)
+    add_security_headers(response.headers)
+    return response
 
-    Starlette's own ``Exception`` handler runs outermost, so its 500 would miss the security
-    and CORS headers; this one sits innermost and answers first. The traceback is logged
-    with a request id that the body repeats, never sent.
+
+async def on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's outermost ``Exception`` handler: a failure in a middleware that runs
+    outside ``CatchAllMiddleware`` (rate limit, security headers, CORS)."""
+    return internal_error(request.method, request.url.path, exc)
+
+
+class CatchAllMiddleware(HttpMiddleware):
+    """Turns an exception from a route into the generic 500 *inside* the other middleware.
+
+    Starlette's own ``Exception`` handler (``on_unhandled``) runs outermost, so its answer
+    would miss the CORS headers; this one sits innermost and answers first.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -136,14 +147,8 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
-            request_id = uuid.uuid4().hex[:16]
-            log.exception(
-                "unhandled error %s on %s %s", request_id, scope.get("method"), scope.get("path")
-            )
+        except Exception as exc:
             if started:  # nothing sensible can be sent any more; let the server drop it
                 raise
-            response = error_json(
-                500, "internal_error", "Internal server error.", request_id=request_id
-            )
+            response = internal_error(scope.get("method"), scope.get("path"), exc)
             await response(scope, receive, send)

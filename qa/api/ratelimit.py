@@ -1,11 +1,12 @@
 """Per-client request-rate limit: an in-memory token bucket per IP.
 
-Our own small bucket instead of slowapi's decorator: it covers every route (and the 404s
-of scanners) from one middleware, answers 429 in the API's error shape with Retry-After,
-and needs no timer thread. The limit string uses slowapi/limits syntax ("1200/minute",
-"10 per second", several joined by ";"); "off" disables it. The client is the socket peer
-address; behind a reverse proxy uvicorn's ``--forwarded-allow-ips`` makes that the real
-client. State is per process, which is what one uvicorn worker needs.
+A small bucket of our own rather than a per-route decorator: it covers every route (and the
+404s of scanners) from one middleware, answers 429 in the API's error shape with
+Retry-After, and needs no timer thread. The limit string is parsed by the ``limits``
+package ("1200/minute", "10 per second", several joined by ";"); "off" disables it. The
+client is the socket peer address; behind a reverse proxy uvicorn's
+``--forwarded-allow-ips`` makes that the real client. State is per process, which is what
+one uvicorn worker needs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 import limits
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from qa.api.asgi import HttpMiddleware
 from qa.api.errors import error_json
 
 DISABLED = {"", "0", "off", "none", "unlimited"}
@@ -73,17 +75,17 @@ class TokenBuckets:
         return wait
 
 
-class RateLimitMiddleware:
+class RateLimitMiddleware(HttpMiddleware):
     """429 with Retry-After once a client exceeds the limit; exempt paths are never counted."""
 
     def __init__(self, app: ASGIApp, rate_limit: str, exempt: frozenset[str] = frozenset()) -> None:
-        self.app = app
+        super().__init__(app)
         rates = parse_rate(rate_limit)
         self.buckets = TokenBuckets(rates) if rates else None
         self.exempt = exempt
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.buckets is None or scope["path"] in self.exempt:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.buckets is None or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")

@@ -7,7 +7,7 @@ event loop. Every route takes its Retriever once, from ``RetrieverDep``.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
@@ -17,6 +17,7 @@ from qa.api.deps import RetrieverDep, SettingsDep
 from qa.api.errors import ApiError, validation_error
 from qa.api.schemas import (
     HealthResponse,
+    LimitsResponse,
     SearchRequest,
     SearchResponse,
     SourceItem,
@@ -33,6 +34,30 @@ router = APIRouter()
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
+#: What a query is stripped of at both ends: white space, control and format characters
+#: (Unicode Cc, Cf: zero-width space, BOM, direction marks...) and the letters drawn as
+#: blank (Hangul fillers, braille blank). A query of nothing else is blank.
+_INVISIBLE = (
+    r"\s\x00-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2"
+    r"\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\u2800\u3164"
+    r"\ufeff\uffa0\ufff9-\ufffb"
+)
+#: One visible character: the ``pattern`` of the query in the OpenAPI schema (valid in
+#: Python and ECMA-262), so the schema and the check agree on "not blank".
+QUERY_PATTERN = f"[^{_INVISIBLE}]"
+_VISIBLE = re.compile(QUERY_PATTERN)
+
+
+def strip_invisible(query: str) -> str:
+    """``query`` without the invisible characters around it: what is searched and measured.
+    (Two linear searches: a regex anchored at the end would backtrack on long blank runs.)"""
+    first = _VISIBLE.search(query)
+    if first is None:
+        return ""
+    last = _VISIBLE.search(query[::-1])
+    assert last is not None
+    return query[first.start() : len(query) - last.start()]
+
 
 def _checked(query: str, k: int | None, settings: Settings, where: str) -> tuple[str, int]:
     """Apply the limits that depend on Settings; all problems are reported at once."""
@@ -44,7 +69,8 @@ def _checked(query: str, k: int | None, settings: Settings, where: str) -> tuple
         query.encode("utf-8")
     except UnicodeEncodeError:
         errors.append((qloc, "query contains invalid Unicode (lone surrogates)", "invalid_unicode"))
-    if not query.strip():
+    query = strip_invisible(query)  # the limit is on what is searched, not on the space around
+    if not query:
         errors.append((qloc, "query must not be blank", "blank"))
     elif len(query) > settings.max_query_chars:
         msg = f"query is longer than {settings.max_query_chars} characters"
@@ -54,7 +80,7 @@ def _checked(query: str, k: int | None, settings: Settings, where: str) -> tuple
         errors.append((kloc, f"k must be between 1 and {settings.max_k}", "out_of_range"))
     if errors:
         raise validation_error(errors)
-    return query.strip(), k
+    return query, k
 
 
 async def _search(retriever: Retriever, query: str, k: int) -> SearchResponse:
@@ -62,16 +88,14 @@ async def _search(retriever: Retriever, query: str, k: int) -> SearchResponse:
     return SearchResponse.from_result(result, retriever.version)
 
 
-_SEARCH_ERRORS = error_responses(400, 401, 413, 422, 429, 503)
+_SEARCH: dict[str, Any] = {
+    "tags": ["search"],
+    "response_model": SearchResponse,
+    "responses": error_responses(400, 401, 413, 422, 429, 503),
+}
 
 
-@router.post(
-    "/search",
-    tags=["search"],
-    response_model=SearchResponse,
-    responses=_SEARCH_ERRORS,
-    summary="Search the documents",
-)
+@router.post("/search", summary="Search the documents", **_SEARCH)
 async def search_post(
     body: SearchRequest, retriever: RetrieverDep, settings: SettingsDep
 ) -> SearchResponse:
@@ -80,13 +104,7 @@ async def search_post(
     return await _search(retriever, query, k)
 
 
-@router.get(
-    "/search",
-    tags=["search"],
-    response_model=SearchResponse,
-    responses=_SEARCH_ERRORS,
-    summary="Search the documents (query string)",
-)
+@router.get("/search", summary="Search the documents (query string)", **_SEARCH)
 async def search_get(
     retriever: RetrieverDep,
     settings: SettingsDep,
@@ -115,6 +133,17 @@ async def health(retriever: RetrieverDep) -> HealthResponse:
     )
 
 
+@health_router.get("/limits", response_model=LimitsResponse, summary="Request limits")
+async def limits(settings: SettingsDep) -> LimitsResponse:
+    """The largest ``k`` and the longest query this server takes (open, like /health), so
+    clients such as the widget need not repeat them."""
+    return LimitsResponse(
+        max_k=settings.max_k,
+        max_query_chars=settings.max_query_chars,
+        default_k=settings.default_k,
+    )
+
+
 @router.get(
     "/sources",
     tags=["sources"],
@@ -124,17 +153,7 @@ async def health(retriever: RetrieverDep) -> HealthResponse:
 )
 async def list_sources(retriever: RetrieverDep) -> SourcesResponse:
     """Every source file in the served index, with its size and how many passages it gave."""
-    items = [
-        SourceItem(
-            path=s.path,
-            title=s.title,
-            passages=s.passages,
-            chars=s.chars,
-            encoding=s.encoding,
-            language=getattr(s, "language", "und"),
-        )
-        for s in retriever.sources()
-    ]
+    items = [SourceItem.model_validate(s, from_attributes=True) for s in retriever.sources()]
     return SourcesResponse(index_version=retriever.version, sources=items)
 
 
@@ -157,7 +176,7 @@ def safe_source_path(path: str) -> str:
     return path
 
 
-_TEXT_200 = {
+_TEXT_200: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The source text (text/plain, or JSON with format=json).",
         "content": {"text/plain": {"schema": {"type": "string"}}},

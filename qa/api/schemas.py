@@ -7,13 +7,28 @@ checked in the routes and patched into the schema by ``app.py``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from qa.types import Hit, SearchResult
 
 _EXAMPLE_TEXT = "Søknaden må sendes innen 1. mars."
+
+#: The query languages an answer may name. The detector also knows Danish, Swedish and
+#: German (to weigh BM25 for Nordic queries); the API reports those as "und".
+QueryLanguage = Literal["nb", "nn", "en", "und"]
+_QUERY_LANGUAGES: dict[str, QueryLanguage] = {code: code for code in get_args(QueryLanguage)}
+
+
+def query_language(code: str) -> QueryLanguage:
+    """``code`` when the API promises it, else "und"."""
+    return _QUERY_LANGUAGES.get(code, "und")
+
+
+def _example(example: dict[str, Any]) -> ConfigDict:
+    """A model's config with one example for the OpenAPI docs."""
+    return ConfigDict(json_schema_extra={"examples": [example]})
 
 
 def _whole_float_to_int(value: Any) -> Any:
@@ -73,33 +88,31 @@ class ResultItem(BaseModel):
 class SearchResponse(BaseModel):
     """Answer to a search: the detected query language and the ranked passages."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = _example(
+        {
+            "query": "Når er søknadsfristen?",
+            "language": "nb",
+            "index_version": "20250101T120000-3f2a",
+            "results": [
                 {
-                    "query": "Når er søknadsfristen?",
-                    "language": "nb",
-                    "index_version": "20250101T120000-3f2a",
-                    "results": [
-                        {
-                            "rank": 1,
-                            "score": 0.0328,
-                            "text": _EXAMPLE_TEXT,
-                            "source": "nav/stonad.txt",
-                            "start": 120,
-                            "end": 153,
-                            "line_start": 4,
-                            "line_end": 4,
-                            "title": "Stønad",
-                        }
-                    ],
+                    "rank": 1,
+                    "score": 0.0328,
+                    "text": _EXAMPLE_TEXT,
+                    "source": "nav/stonad.txt",
+                    "start": 120,
+                    "end": 153,
+                    "line_start": 4,
+                    "line_end": 4,
+                    "title": "Stønad",
                 }
-            ]
+            ],
         }
     )
 
     query: str = Field(description="The query as received.")
-    language: str = Field(description='Detected language, ISO 639-1 ("nb", "nn", "en") or "und".')
+    language: QueryLanguage = Field(
+        description='Detected language, ISO 639-1 ("nb", "nn", "en") or "und" (any other).'
+    )
     index_version: str = Field(description="Index build the offsets refer to.")
     results: list[ResultItem]
 
@@ -108,7 +121,7 @@ class SearchResponse(BaseModel):
         """Build the wire shape from a retriever SearchResult."""
         return cls(
             query=result.query,
-            language=result.language,
+            language=query_language(result.language),
             index_version=index_version,
             results=[ResultItem.from_hit(h) for h in result.hits],
         )
@@ -117,16 +130,12 @@ class SearchResponse(BaseModel):
 class HealthResponse(BaseModel):
     """Liveness and readiness in one: 200 only once an index is loaded."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "status": "ok",
-                    "index_version": "20250101T120000-3f2a",
-                    "passages": 1234,
-                    "model": "bundled:multilingual-e5-small",
-                }
-            ]
+    model_config = _example(
+        {
+            "status": "ok",
+            "index_version": "20250101T120000-3f2a",
+            "passages": 1234,
+            "model": "bundled:multilingual-e5-small",
         }
     )
 
@@ -136,37 +145,53 @@ class HealthResponse(BaseModel):
     model: str = Field(description="Embedding model the index was built with.")
 
 
+class LimitsResponse(BaseModel):
+    """The limits of this deployment (``QA_MAX_K``, ``QA_MAX_QUERY_CHARS``, ``QA_DEFAULT_K``)."""
+
+    model_config = _example({"max_k": 50, "max_query_chars": 2000, "default_k": 5})
+
+    max_k: int = Field(description="Largest k a search takes.")
+    max_query_chars: int = Field(
+        description="Longest query, in characters, once surrounding white space is removed."
+    )
+    default_k: int = Field(description="k of a search that gives none.")
+
+
 class SourceItem(BaseModel):
     """One indexed source file."""
 
-    path: str = Field(description="Path relative to the sources folder (POSIX separators).")
-    title: str = Field(description="Document title.")
-    passages: int = Field(description="Passages cut from it.")
-    chars: int = Field(description="Length of the decoded text in characters.")
-    encoding: str = Field(description="Encoding the file was decoded from.")
-    language: str = Field("und", description="Detected language of the text (ISO 639-1).")
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    path: str
+    """Path relative to the sources folder (POSIX separators)."""
+    title: str
+    """Document title."""
+    passages: int
+    """Passages cut from it."""
+    chars: int
+    """Length of the decoded text in characters."""
+    encoding: str
+    """Encoding the file was decoded from."""
+    language: str = "und"
+    """Detected language of the text (ISO 639-1)."""
 
 
 class SourcesResponse(BaseModel):
     """What the served index contains."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = _example(
+        {
+            "index_version": "20250101T120000-3f2a",
+            "sources": [
                 {
-                    "index_version": "20250101T120000-3f2a",
-                    "sources": [
-                        {
-                            "path": "nav/stonad.txt",
-                            "title": "Stønad",
-                            "passages": 12,
-                            "chars": 9120,
-                            "encoding": "utf-8",
-                            "language": "nb",
-                        }
-                    ],
+                    "path": "nav/stonad.txt",
+                    "title": "Stønad",
+                    "passages": 12,
+                    "chars": 9120,
+                    "encoding": "utf-8",
+                    "language": "nb",
                 }
-            ]
+            ],
         }
     )
 
@@ -177,17 +202,13 @@ class SourcesResponse(BaseModel):
 class SourceTextResponse(BaseModel):
     """``GET /sources/{path}?format=json``: the text passage offsets refer to."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "path": "nav/stonad.txt",
-                    "title": "Stønad",
-                    "index_version": "20250101T120000-3f2a",
-                    "chars": 33,
-                    "text": _EXAMPLE_TEXT,
-                }
-            ]
+    model_config = _example(
+        {
+            "path": "nav/stonad.txt",
+            "title": "Stønad",
+            "index_version": "20250101T120000-3f2a",
+            "chars": 33,
+            "text": _EXAMPLE_TEXT,
         }
     )
 
@@ -218,23 +239,19 @@ class ErrorInfo(BaseModel):
 class ErrorResponse(BaseModel):
     """Every 4xx/5xx body has this shape."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "error": {
-                        "code": "validation_error",
-                        "message": "The request is invalid.",
-                        "details": [
-                            {
-                                "loc": ["body", "query"],
-                                "msg": "query must not be blank",
-                                "type": "blank",
-                            }
-                        ],
+    model_config = _example(
+        {
+            "error": {
+                "code": "validation_error",
+                "message": "The request is invalid.",
+                "details": [
+                    {
+                        "loc": ["body", "query"],
+                        "msg": "query must not be blank",
+                        "type": "blank",
                     }
-                }
-            ]
+                ],
+            }
         }
     )
 

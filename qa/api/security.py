@@ -14,8 +14,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from qa.api.asgi import HttpMiddleware
 from qa.api.errors import ApiError
 
 _api_key_header = APIKeyHeader(
@@ -29,7 +30,7 @@ PAGE_CSP = (
     "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors {ancestors}"
 )
-# Swagger UI is an inline script plus assets from a CDN.
+# Swagger UI is an inline script plus its own files, served here under /docs-assets.
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; "
     "style-src 'self' 'unsafe-inline'; "
@@ -76,26 +77,23 @@ async def require_api_key(
         )
 
 
-class SecurityHeadersMiddleware:
+def add_security_headers(headers: MutableHeaders) -> None:
+    """The defaults every response gets; a header the route chose itself is kept."""
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cache-Control", "no-store")
+    if "content-security-policy" not in headers:
+        headers["Content-Security-Policy"] = API_CSP
+        headers.setdefault("X-Frame-Options", "DENY")
+
+
+class SecurityHeadersMiddleware(HttpMiddleware):
     """Adds default security headers unless the route already chose its own."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("Cache-Control", "no-store")
-                if "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = API_CSP
-                    headers.setdefault("X-Frame-Options", "DENY")
+                add_security_headers(MutableHeaders(scope=message))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

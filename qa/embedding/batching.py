@@ -10,12 +10,9 @@ There is one worker per core when the embedder's forward pass is re-entrant
 (``concurrent_queries``), each running its batch on one thread: two single-threaded
 batches side by side embed 1.9x as many questions per second as one batch on two threads
 that also share the cores with the HTTP threads (bench/README.md). A worker takes a fair
-share of what is waiting, not all of it, so the other worker is not left idle.
-
-Importing this module makes the OpenMP runtime that torch loads later wait passively
-(``OMP_WAIT_POLICY=PASSIVE``, unless set): spinning OpenMP threads take the cores that the
-HTTP threads and the other model thread need, and on a busy 2-core machine one query
-embedding took 300-450 ms instead of 40-50 ms.
+share of what is waiting (``fair_share``), not all of it, so the other worker is not left
+idle. ``close()`` stops the workers; the OpenMP wait policy the server wants is set by
+``qa.embedding.base.configure_openmp``, not by importing this module.
 """
 
 from __future__ import annotations
@@ -25,12 +22,18 @@ import os
 import queue
 import threading
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.types import Embedder
+from qa.embedding.base import EmbedderClosedError
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads OpenMP
+if TYPE_CHECKING:
+    from qa.types import Embedder
+
+#: A caller's texts and where its rows go; None tells one worker to stop.
+Job = tuple[list[str], Future[np.ndarray]]
+CLOSED = "the query batcher is closed (the service is stopping)"
 
 
 def default_workers() -> int:
@@ -41,8 +44,17 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def fair_share(queued: int, idle: int) -> int:
+    """Jobs a worker takes when ``queued`` wait (its first included) and ``idle`` other
+    workers wait for work: an equal part each, rounded up, so no job waits for a round."""
+    return math.ceil(queued / (1 + idle))
+
+
 class BatchingEmbedder:
     """An Embedder whose ``embed_queries`` batches calls from concurrent threads."""
+
+    #: Its own workers already run the inner model's batches side by side.
+    concurrent_queries = False
 
     def __init__(self, inner: Embedder, max_batch: int = 64, workers: int | None = None) -> None:
         self.inner = inner
@@ -51,11 +63,12 @@ class BatchingEmbedder:
         self.max_tokens = inner.max_tokens
         self.fingerprint = inner.fingerprint
         self.max_batch = max_batch
-        parallel = bool(getattr(inner, "concurrent_queries", False))
-        self.workers = (workers or default_workers()) if parallel else 1
-        self._queue: queue.Queue[tuple[list[str], Future]] = queue.Queue()
+        self.workers = (workers or default_workers()) if inner.concurrent_queries else 1
+        self._queue: queue.Queue[Job | None] = queue.Queue()
         self._idle = self.workers  # workers waiting for a job
         self._idle_lock = threading.Lock()
+        self._closed = False
+        self._closing = threading.Lock()  # no job queued after close() drained the queue
         self._threads = [
             threading.Thread(target=self._run, name=f"query-batcher-{i}", daemon=True)
             for i in range(self.workers)
@@ -63,9 +76,17 @@ class BatchingEmbedder:
         for thread in self._threads:
             thread.start()
 
+    @property
+    def waiting(self) -> int:
+        """Calls queued and not yet taken by a worker (a load figure)."""
+        return self._queue.qsize()
+
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        future: Future = Future()
-        self._queue.put((list(texts), future))
+        future: Future[np.ndarray] = Future()
+        with self._closing:
+            if self._closed:
+                raise EmbedderClosedError(CLOSED)
+            self._queue.put((list(texts), future))
         return future.result()
 
     def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
@@ -74,26 +95,51 @@ class BatchingEmbedder:
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
-    def _take(self) -> list[tuple[list[str], Future]]:
-        """The next job, and as many waiting ones as make this worker's fair share."""
-        jobs = [self._queue.get()]
+    def close(self) -> None:
+        """Stop every worker: queued calls fail with ``EmbedderClosedError``, as do later
+        ones; batches already running finish. Returns when the workers have ended."""
+        with self._closing:
+            first = not self._closed
+            self._closed = True
+            if first:
+                while True:
+                    try:
+                        job = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is not None:
+                        job[1].set_exception(EmbedderClosedError(CLOSED))
+                for _ in self._threads:
+                    self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def _take(self) -> list[Job] | None:
+        """The next job, and as many waiting ones as make this worker's fair share; None
+        when the worker is to stop."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        jobs = [first]
         with self._idle_lock:
             self._idle -= 1
             idle = self._idle
-        share = math.ceil((1 + self._queue.qsize()) / (1 + idle))
-        size = len(jobs[0][0])
+        share = fair_share(1 + self._queue.qsize(), idle)
+        size = len(first[0])
         while len(jobs) < share and size < self.max_batch:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
+                break
+            if job is None:  # another worker's stop: leave it for a blocking get
+                self._queue.put(None)
                 break
             jobs.append(job)
             size += len(job[0])
         return jobs
 
     def _run(self) -> None:
-        while True:
-            jobs = self._take()
+        while (jobs := self._take()) is not None:
             texts = [t for batch, _ in jobs for t in batch]
             try:
                 vectors = self.inner.embed_queries(texts) if texts else np.zeros((0, self.dim))

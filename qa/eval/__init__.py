@@ -1,1 +1,2 @@
-"""``qa eval``: score retrieval on a gold question set (run), report it (report), the command (cli)."""
+"""``qa eval``: ask a gold question set (run), judge it (metrics), print it (report); the
+client of a running server (http) and the command (cli)."""

@@ -13,105 +13,54 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from qa.cli_context import embedder_or_fail, fail, settings_or_fail
-from qa.types import Hit, SearchResult
 
-RETRIES_429 = 5
+if TYPE_CHECKING:
+    from qa.config import Settings
+    from qa.eval.run import GoldQuestion, Searcher
+
 GOLD = click.Path(exists=True, dir_okay=False, path_type=Path)
 FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 PATH = click.Path(path_type=Path)
 TESTS = click.Choice(["fisher", "student"])
+# the settings the figures depend on, copied into results.json
+RECORDED_SETTINGS = [
+    "chunk_size",
+    "chunk_overlap",
+    "candidates",
+    "rrf_k",
+    "dense_weight",
+    "lexical_weight",
+    "index_type",
+    "backend",
+]
+K_HELP = "Cut of recall@k [10; at most QA_MAX_K, the API's largest k]."
 FLOOR_HELP = "Exit 1 if a metric is below VALUE: hit@5=0.9, en:answer@5=0.8 (repeatable)."
 
 
-def parse_floor(spec: str) -> tuple[str, str, float]:
-    """``hit@5=0.9`` or ``en:hit@5=0.8`` -> (group, metric, floor)."""
-    try:
-        left, value = spec.split("=", 1)
-        group, _, metric = left.rpartition(":")
-        name, cut = metric.strip().split("@")
-        if name not in {"hit", "mrr", "ndcg", "recall", "answer"} or not cut.isdigit():
-            raise ValueError
-        return (group.strip() or "all", metric.strip(), float(value))
-    except ValueError as exc:
-        raise ValueError(
-            f"bad floor {spec!r}: expected METRIC=VALUE, e.g. hit@5=0.9 or en:answer@5=0.8"
-        ) from exc
+def _url_target(url: str, api_key: str | None) -> tuple[Searcher, dict[str, Any]]:
+    from qa.eval.http import HttpSearcher
 
-
-def result_from_search(query: str, data: dict) -> SearchResult:
-    """The API's /search JSON back into a SearchResult."""
-    from qa.types import Passage
-
-    fields = ("source", "start", "end", "text", "line_start", "line_end", "title")
-    hits = [
-        Hit(Passage(**{f: r[f] for f in fields}), float(r["score"]), int(r["rank"]))
-        for r in data["results"]
-    ]
-    return SearchResult(data.get("query", query), data.get("language", "und"), hits)
-
-
-class HttpSearcher:
-    """``POST /search`` of a running server; any httpx.Client works (FastAPI's TestClient too).
-
-    It has no ``search_batch``: each question is one timed request, as a user would send it.
-    """
-
-    def __init__(
-        self,
-        url: str | None = None,
-        api_key: str | None = None,
-        client: Any = None,
-        timeout: float = 60.0,
-    ) -> None:
-        import httpx
-
-        self.client = (
-            client if client is not None else httpx.Client(base_url=url or "", timeout=timeout)
-        )
-        self.headers = {"X-API-Key": api_key} if api_key else {}
-
-    def _request(self, method: str, path: str, **kw: Any) -> Any:
-        for attempt in range(RETRIES_429 + 1):
-            resp = self.client.request(method, path, headers=self.headers, **kw)
-            if resp.status_code != 429 or attempt == RETRIES_429:
-                break
-            time.sleep(float(resp.headers.get("Retry-After", "1") or 1))
-        if resp.status_code >= 400:
-            raise RuntimeError(
-                f"{method} {resp.request.url} answered {resp.status_code}: {resp.text[:300]}"
-            )
-        return resp.json()
-
-    def health(self) -> dict:
-        return self._request("GET", "/health")
-
-    def search(self, query: str, k: int = 5) -> SearchResult:
-        return result_from_search(
-            query, self._request("POST", "/search", json={"query": query, "k": k})
-        )
-
-
-def _url_target(url: str, api_key: str | None) -> tuple[HttpSearcher, dict]:
     searcher = HttpSearcher(url, api_key)
     try:
         health = searcher.health()
-    except Exception as exc:
+    except Exception as exc:  # refused, timed out, an error status or not our API: one line
         fail(f"cannot reach {url}: {exc}")
-    meta = {"model": health.get("model"), "index_version": health.get("index_version")}
+    meta = {"model": health.model, "index_version": health.index_version}
     return searcher, {"mode": "url", "target": url} | meta
 
 
-def _index_target(sources: Path | None, index_dir: Path | None, scratch: Path, quiet: bool):  # type: ignore[no-untyped-def]
-    """A Retriever on ``index_dir``, or on an index of ``sources`` built in ``scratch``."""
+def _index_target(
+    s: Settings, sources: Path | None, quiet: bool
+) -> tuple[Searcher, dict[str, Any]]:
+    """A Retriever on the index folder, after building it from ``sources`` when given."""
     from qa.index import IndexProblem, build_index
     from qa.retriever import Retriever
 
-    s = settings_or_fail(sources_dir=sources, index_dir=scratch if sources else index_dir)
     embedder = embedder_or_fail(s)
     try:
         if sources is not None:
@@ -119,21 +68,20 @@ def _index_target(sources: Path | None, index_dir: Path | None, scratch: Path, q
         retriever = Retriever.load(s.index_dir, s, embedder)
     except IndexProblem as exc:
         fail(str(exc))
-    keys = ("chunk_size", "chunk_overlap", "candidates", "rrf_k", "dense_weight")
-    keys += ("lexical_weight", "index_type", "backend")
     return retriever, {
         "mode": "sources" if sources is not None else "index",
         "target": str(sources if sources is not None else s.index_dir),
         "model": getattr(embedder, "name", s.model),
         "index_version": retriever.version,
         "passages": len(retriever.passages),
-        "settings": {k: getattr(s, k, None) for k in keys},
+        "settings": {k: getattr(s, k, None) for k in RECORDED_SETTINGS},
         "indexed_sources": [x.path for x in retriever.sources()],
     }
 
 
 def _compare(paths: tuple[Path, Path], stat_test: str, out: Path | None) -> None:
-    from qa.eval.report import compare_results, format_compare
+    from qa.eval.metrics import compare_results
+    from qa.eval.report import format_compare
 
     try:
         a, b = (json.loads(p.read_text(encoding="utf-8")) for p in paths)
@@ -152,7 +100,7 @@ def _compare(paths: tuple[Path, Path], stat_test: str, out: Path | None) -> None
 @click.option("--index", "index_dir", type=PATH, help="Use this index folder [QA_INDEX_DIR].")
 @click.option("--url", help="Use a running server's POST /search (http://host:port).")
 @click.option("--api-key", envvar="QA_API_KEY", help="Key for --url [QA_API_KEY].")
-@click.option("--k", type=click.IntRange(1, 50), default=10, help="Cut of recall@k [10].")
+@click.option("--k", type=click.IntRange(min=1), default=10, help=K_HELP)
 @click.option("--out", type=PATH, help="Folder for the reports (and --sources' index).")
 @click.option("--name", help="Label of this run in reports and comparisons [the model].")
 @click.option("--compare", nargs=2, type=GOLD, metavar="A.json B.json", help="Compare two runs.")
@@ -189,10 +137,8 @@ def eval_command(
         raise click.UsageError("give --gold FILE (or --compare A.json B.json)")
     if sum(x is not None for x in (sources, index_dir, url)) > 1:
         raise click.UsageError("give one of --sources, --index and --url")
-    from tqdm import tqdm
-
-    from qa.eval.report import check_floors, format_table, write_html, write_json
-    from qa.eval.run import evaluate_searcher, load_gold, metric_names
+    from qa.eval.metrics import check_floors, metric_names, parse_floor
+    from qa.eval.run import load_gold
 
     try:
         limits = [parse_floor(f) for f in floors]
@@ -209,30 +155,17 @@ def eval_command(
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = out or Path("eval/results") / f"{gold.resolve().parent.name}-{gold.stem}-{stamp}"
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
+        scratch = out / "index" if out else Path(tmp) / "index"
+        s = settings_or_fail(sources_dir=sources, index_dir=scratch if sources else index_dir)
+        if k > s.max_k:
+            raise click.UsageError(f"--k {k} is over the largest k, {s.max_k} (QA_MAX_K)")
         if url:
             searcher, meta = _url_target(url, api_key)
         else:
-            scratch = out / "index" if out else Path(tmp) / "index"
-            searcher, meta = _index_target(sources, index_dir, scratch, quiet)
-        missing = {q.source for q in questions if q.source} - set(meta.pop("indexed_sources", []))
-        if missing and meta["mode"] != "url":
-            click.secho(
-                f"warning: {len(missing)} gold source(s) not in the index, e.g. "
-                f"{sorted(missing)[0]}",
-                fg="yellow",
-                err=True,
-            )
-        with tqdm(total=len(questions), desc="questions", disable=quiet, file=sys.stderr) as bar:
-            try:
-                result = evaluate_searcher(searcher, questions, k, bar.update)
-            except RuntimeError as exc:
-                fail(str(exc))
+            searcher, meta = _index_target(s, sources, quiet)
+        result = _evaluate(searcher, meta, questions, k, quiet)
     head = {"name": name or meta.get("model"), "gold": str(gold)}
-    result = head | {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z")} | meta | result
-    write_json(result, folder / "results.json")
-    write_html(result, folder / "report.html")
-    click.echo(format_table(result))
-    click.echo(f"\nwrote {folder / 'results.json'} and {folder / 'report.html'}", err=True)
+    _report(head | {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z")} | meta | result, folder)
     failures = check_floors(result, limits)
     for msg in failures:
         click.secho(f"FAIL: {msg}", fg="red", err=True)
@@ -240,3 +173,34 @@ def eval_command(
         sys.exit(1)
     if limits:
         click.secho(f"all {len(limits)} floors met", fg="green", err=True)
+
+
+def _evaluate(
+    searcher: Searcher, meta: dict[str, Any], questions: list[GoldQuestion], k: int, quiet: bool
+) -> dict[str, Any]:
+    """Ask every question with a progress bar; warn about gold files the index lacks."""
+    from tqdm import tqdm
+
+    from qa.eval.run import evaluate_searcher
+
+    missing = {q.source for q in questions if q.source} - set(meta.pop("indexed_sources", []))
+    if missing and meta["mode"] != "url":
+        click.secho(
+            f"warning: {len(missing)} gold source(s) not in the index, e.g. {sorted(missing)[0]}",
+            fg="yellow",
+            err=True,
+        )
+    with tqdm(total=len(questions), desc="questions", disable=quiet, file=sys.stderr) as bar:
+        try:
+            return evaluate_searcher(searcher, questions, k, bar.update)
+        except RuntimeError as exc:
+            fail(str(exc))
+
+
+def _report(result: dict[str, Any], folder: Path) -> None:
+    from qa.eval.report import format_table, save_result, write_html
+
+    save_result(result, folder / "results.json")
+    write_html(result, folder / "report.html")
+    click.echo(format_table(result))
+    click.echo(f"\nwrote {folder / 'results.json'} and {folder / 'report.html'}", err=True)

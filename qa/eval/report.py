@@ -1,5 +1,5 @@
-"""Evaluation output: a terminal table, results.json for machines, a self-contained HTML page;
-the verdicts on results: CI floors and the paired comparison of two runs.
+"""Evaluation output only: a terminal table, results.json for machines, a recall plot and a
+self-contained HTML page. The judgements (figures, floors, comparisons) are in ``metrics``.
 
 The HTML page is one file (the plot is an embedded PNG) so it can be attached to a CI run or
 mailed; every piece of text in it comes from documents or questions and is escaped.
@@ -10,28 +10,17 @@ from __future__ import annotations
 import base64
 import io
 import json
-import warnings
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from qa.eval.run import CURVE_K, metric_names, qrels_and_runs, ranx_metric
+from qa.eval.metrics import CURVE_K, failed, metric_names
 
 SNIPPET = 300  # characters of a passage shown per failed question in the HTML page
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
-
-
-def failed(result: dict) -> list[dict]:
-    """Answerable questions with no passage of the gold file, or none with the answer, in top 5."""
-    return [
-        r
-        for r in result["questions"]
-        if r["answerable"]
-        and (r["scores"].get("hit@5", 0) < 1 or r["scores"].get("answer@5", 0) < 1)
-    ]
 
 
 def format_table(result: dict, max_failed: int = 25) -> str:
@@ -78,62 +67,6 @@ def format_table(result: dict, max_failed: int = 25) -> str:
     return "\n".join(lines)
 
 
-def check_floors(result: dict, floors: list[tuple[str, str, float]]) -> list[str]:
-    """One message per floor the result falls below (or cannot show it meets)."""
-    failures = []
-    for group, metric, floor in floors:
-        value = result["metrics"].get(group, {}).get(metric)
-        if value is None:
-            failures.append(f"{group}:{metric} is not in the results (floor {floor})")
-        elif value < floor:
-            failures.append(f"{group}:{metric} = {value:.3f} is below the floor {floor}")
-    return failures
-
-
-def compare_results(a: dict, b: dict, stat_test: str = "fisher") -> dict[str, Any]:
-    """Paired significance test (ranx.compare) of two results.json files on shared questions."""
-    from ranx import Qrels, Run, compare
-
-    k = min(a["k"], b["k"])
-    names = metric_names(k)
-    by_id = {r["id"]: r for r in b["questions"] if r["answerable"]}
-    shared = [r for r in a["questions"] if r["answerable"] and r["id"] in by_id]
-    if not shared:
-        raise ValueError("the two results have no answerable question in common")
-    recs_b = [by_id[r["id"]] for r in shared]
-    name_a, name_b = a.get("name") or "A", b.get("name") or "B"
-    if name_a == name_b:
-        name_a, name_b = f"A: {name_a}", f"B: {name_b}"
-    fq, fa, aq, aa = qrels_and_runs(shared)
-    _, fb, _, ab = qrels_and_runs(recs_b)
-    rows: dict[str, dict] = {}
-    for which, qrels, ra, rb in (("file", fq, fa, fb), ("answer", aq, aa, ab)):
-        wanted = {m: ranx_metric(m)[1] for m in names if ranx_metric(m)[0] == which}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            report = compare(
-                Qrels(qrels),
-                [Run(ra, name=name_a), Run(rb, name=name_b)],
-                sorted(set(wanted.values())),
-                stat_test=stat_test,
-                rounding_digits=4,
-                make_comparable=True,
-            ).to_dict()
-        for ours, theirs in wanted.items():
-            va = report[name_a]["scores"][theirs]
-            vb = report[name_b]["scores"][theirs]
-            p = float(report[name_a]["comparisons"][name_b][theirs])
-            # a t-test on identical scores is nan: no difference to test
-            rows[ours] = {"a": va, "b": vb, "delta": vb - va, "p": None if p != p else p}
-    return {
-        "a": name_a,
-        "b": name_b,
-        "n": len(shared),
-        "test": stat_test,
-        "rows": {m: rows[m] for m in names},
-    }
-
-
 def format_compare(cmp: dict) -> str:
     """The comparison of two results, one metric a line, with the paired test's p-value."""
     head = f"{'metric':<10} {cmp['a'][:24]:>24} {cmp['b'][:24]:>24} {'B - A':>8} {'p':>8}"
@@ -154,8 +87,11 @@ def format_compare(cmp: dict) -> str:
     return "\n".join(lines)
 
 
-def write_json(result: dict, path: Path) -> Path:
-    """All metrics and every question with what came back (UTF-8, human-diffable)."""
+def save_result(result: dict, path: Path) -> Path:
+    """results.json: all metrics and every question with what came back (UTF-8, diffable).
+
+    Not ``write_json``: that name is the index's ``write_json(path, obj)``, durable writes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     return path

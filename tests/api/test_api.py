@@ -3,32 +3,27 @@ uvicorn server, and index swaps while serving."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
-from qa.api import app as app_module
 from qa.api import static
-from qa.api.app import create_app, run_server
+from qa.api.app import create_app
 from qa.api.deps import get_retriever
+from qa.api.routes import QUERY_PATTERN
 from qa.config import Settings
 from qa.index import build_index
-from qa.retriever import LiveRetriever
+from tests.api.helpers import live_server, raw_get
 from tests.support.client import api
 from tests.support.fake import FakeFactory
+from tests.support.server import free_port, qa_env, start, wait_healthy
 
 
 @pytest.fixture
@@ -204,10 +199,26 @@ def test_static_file_missing_is_json_404(
         assert str(tmp_path) not in r.text
 
 
+def test_limits_come_from_the_settings(
+    tiny_index: Path, settings: Settings, fake_embedder: Any
+) -> None:
+    """The widget and other clients read the limits here instead of repeating them."""
+    with api(settings, fake_embedder, max_k=7, max_query_chars=300, api_key="k") as client:
+        r = client.get("/limits")  # open, like /health: no key
+        assert r.status_code == 200
+        assert r.json() == {"max_k": 7, "max_query_chars": 300, "default_k": 5}
+        assert client.get("/search?q=veg&k=7", headers={"X-API-Key": "k"}).status_code == 200
+        assert client.get("/search?q=veg&k=8", headers={"X-API-Key": "k"}).status_code == 422
+
+
 def test_openapi_and_docs(client: TestClient, settings: Settings) -> None:
     spec = client.get("/openapi.json").json()
     req = spec["components"]["schemas"]["SearchRequest"]
     assert req["properties"]["query"]["maxLength"] == settings.max_query_chars
+    assert req["properties"]["query"]["pattern"] == QUERY_PATTERN  # what "not blank" means
+    language = spec["components"]["schemas"]["SearchResponse"]["properties"]["language"]
+    assert set(language["enum"]) == {"nb", "nn", "en", "und"}
+    assert "/limits" in spec["paths"]
     assert req["examples"] and spec["components"]["schemas"]["SearchResponse"]["examples"]
     assert {"/search", "/health", "/sources", "/sources/{path}"} <= set(spec["paths"])
     assert "422" in spec["paths"]["/search"]["post"]["responses"]
@@ -229,51 +240,7 @@ def test_lifespan_creates_the_live_retriever(
     assert not live._thread.is_alive()  # stopped on shutdown
 
 
-def test_run_server_uses_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
-    run_server(settings.model_copy(update={"host": "127.0.0.1", "port": 8123}))
-    assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
-    assert seen["app"].state.settings.port == 8123
-    assert seen["server_header"] is False
-
-
 # --- a real server ---------------------------------------------------------------------
-
-
-@contextmanager
-def live_server(settings: Settings, embedder: Any) -> Iterator[str]:
-    """uvicorn on 127.0.0.1, a free port, in a thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = app_module.create_app(settings, LiveRetriever(settings, embedder))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def raw_get(base: str, target: str) -> tuple[int, str]:
-    """Send a request line exactly as given (no client-side path normalisation)."""
-    host, port = base.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as s:
-        s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body.decode("utf-8", "replace")
 
 
 @pytest.mark.slow
@@ -326,13 +293,10 @@ run_server(Settings(_env_file=None), embedder_factory=FakeFactory())
 
 @pytest.mark.slow
 def test_run_server_subprocess(tiny_index: Path, settings: Settings, tmp_path: Path) -> None:
-    """``run_server`` as ``qa serve`` calls it: its own process, settings from QA_* variables."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env.update(
+    """``run_server`` as ``qa serve`` calls it: its own process, settings from QA_* variables
+    (host and port included), uvicorn's options (no Server header), a clean exit."""
+    port = free_port()
+    env = qa_env(
         QA_INDEX_DIR=str(settings.index_dir),
         QA_SOURCES_DIR=str(settings.sources_dir),
         QA_CHUNK_SIZE=str(settings.chunk_size),
@@ -341,33 +305,16 @@ def test_run_server_subprocess(tiny_index: Path, settings: Settings, tmp_path: P
         QA_PORT=str(port),
     )
     code = _SERVE.format(root=str(Path(__file__).resolve().parents[2]))
-    log = (tmp_path / "server.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], env=env, cwd=tmp_path, stdout=log, stderr=log
-    )
-    base = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    server = start([sys.executable, "-c", code], url, log=log, env=env, cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "server exited early"
-            assert time.monotonic() < deadline, "server did not come up"
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        with httpx.Client(base_url=base) as http:
+        wait_healthy(server, timeout_s=60)
+        with httpx.Client(base_url=url, timeout=30) as http:
             r = http.post("/search", json={"query": "fastlegeordningen", "k": 2})
             assert r.status_code == 200 and "server" not in r.headers
             assert_citations(http, r.json())
+        server.process.send_signal(signal.SIGINT)  # Ctrl-C: uvicorn stops and exits 0
+        assert server.process.wait(timeout=20) == 0, server.output()
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.seek(0)
-        output = log.read()
-        log.close()
-    assert proc.returncode == 0, output
+        server.stop()

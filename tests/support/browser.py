@@ -10,18 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
+from tests.support.server import Server, qa_env, qa_serve
 
 CHROMIUM = os.environ.get("QA_E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -51,12 +45,6 @@ def chromium_available() -> bool:
     return Path(CHROMIUM).exists()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def make_sources(folder: Path, seeds: Path) -> Path:
     """The seed documents plus the hostile file (in a sub-folder, with spaces and æøå)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,21 +56,6 @@ def make_sources(folder: Path, seeds: Path) -> Path:
     return folder
 
 
-@dataclass
-class QaServer:
-    """A running `qa serve`."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_tail(self, n: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text("utf-8", "replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-
 @contextlib.contextmanager
 def run_qa_server(
     workdir: Path,
@@ -90,57 +63,16 @@ def run_qa_server(
     cors_origins: list[str],
     timeout_s: float = 900.0,
     extra_env: dict[str, str] | None = None,
-) -> Iterator[QaServer]:
-    """Start `python -m qa.cli serve` on a free port; yield once /health says 200; stop it."""
-    port = free_port()
-    index = workdir / "index"
-    log = workdir / "qa-serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env.update(
-        {
-            "QA_CORS_ORIGINS": ",".join(cors_origins),
-            "QA_RELOAD_INTERVAL_S": "60",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    # The model cache is shared with the user's (converting the model again is slow).
-    if "QA_CACHE_DIR" in os.environ:
-        env["QA_CACHE_DIR"] = os.environ["QA_CACHE_DIR"]
+) -> Iterator[Server]:
+    """`qa serve` (real model) of ``workdir/index``, allowing ``cors_origins``; yields once
+    /health says 200, stops it after. cwd is ``workdir``, so no developer's .env leaks in."""
+    env = qa_env(QA_CORS_ORIGINS=",".join(cors_origins), QA_RELOAD_INTERVAL_S="60")
     env.update(extra_env or {})
-    cmd = [
-        sys.executable, "-m", "qa.cli", "serve",
-        "--index", str(index), "--sources", str(sources),
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        # cwd: the work dir, so no .env of the developer's leaks into the settings.
-        process = subprocess.Popen(
-            cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    server = QaServer(f"http://127.0.0.1:{port}", process, log)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                code = process.returncode
-                raise RuntimeError(f"qa serve exited with {code}:\n{server.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                late = f"qa serve not healthy after {timeout_s:.0f}s"
-                raise RuntimeError(f"{late}:\n{server.log_tail()}")
-            time.sleep(0.5)
+    log = workdir / "qa-serve.log"
+    with qa_serve(
+        workdir / "index", sources, env=env, cwd=workdir, log=log, timeout_s=timeout_s
+    ) as server:
         yield server
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
 
 
 class StaticSite:

@@ -13,6 +13,7 @@ class FakeEmbedder:
 
     name = "fake-embedder"
     fingerprint = "fake-embedder-v1"
+    concurrent_queries = False
     dim = 64
     max_tokens = 512
 

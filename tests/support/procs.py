@@ -9,19 +9,26 @@ a factory of the tests' FakeEmbedder (``obj=CliContext(FakeFactory())``). Nothin
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from tests.support.server import QA, Server, qa_env, qa_serve
+
+__all__ = [
+    "Served",
+    "builds",
+    "index_args",
+    "no_traceback",
+    "qa_command",
+    "qa_env",
+    "run_qa",
+    "serving",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
+Served = Server  # the name the tests used before the server helper was shared
 
 #: Runs the real CLI with the fake embedder (argv after ``-c`` are the qa arguments);
 #: ``{prelude}`` is code run first, e.g. a fault injected into the index writer.
@@ -36,22 +43,12 @@ cli(sys.argv[1:], prog_name="qa", obj=CliContext(FakeFactory()))
 """
 
 
-def qa_env(**extra: str) -> dict[str, str]:
-    """The environment without the developer's QA_* settings, offline, unbuffered."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    if "QA_CACHE_DIR" in os.environ:  # converting the model again is slow: share the cache
-        env["QA_CACHE_DIR"] = os.environ["QA_CACHE_DIR"]
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
-    env.update(extra)
-    return env
-
-
 def qa_command(args: list[str], fake: bool, prelude: str = "") -> list[str]:
     """argv for ``qa <args>``: the installed CLI module, or the same with the fake model."""
     if fake or prelude:
         code = _FAKE.format(root=str(ROOT), prelude=prelude)
         return [sys.executable, "-c", code, *args]
-    return [sys.executable, "-m", "qa.cli", *args]
+    return [*QA, *args]
 
 
 def run_qa(
@@ -76,37 +73,6 @@ def run_qa(
     )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Served:
-    """A running ``qa serve``."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text("utf-8", "replace")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, SIGKILL if it lingers."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def serving(
     index: Path,
@@ -116,36 +82,23 @@ def serving(
     fake: bool = False,
     env: dict[str, str] | None = None,
     timeout: float = 300,
-) -> Iterator[Served]:
+) -> Iterator[Server]:
     """``qa serve`` on 127.0.0.1:<free port>; yields once /health is 200, stops it after."""
-    port = free_port()
-    log = cwd / f"serve-{port}.log"
-    args = ["serve", "--index", str(index), "--sources", str(sources)]
-    args += ["--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            qa_command(args, fake),
-            cwd=cwd,
-            env=env or qa_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    served = Served(f"http://127.0.0.1:{port}", process, log)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"qa serve exited with {process.returncode}:\n{served.output()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{served.url}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"qa serve not healthy in {timeout:.0f}s:\n{served.output()}")
-            time.sleep(0.3)
-        yield served
-    finally:
-        stop(process)
+    command = qa_command([], fake)
+    with qa_serve(
+        index, sources, env=env or qa_env(), cwd=cwd, command=command, timeout_s=timeout
+    ) as server:
+        yield server
+
+
+def index_args(sources: Path, index: Path, *more: str) -> list[str]:
+    """``qa index`` arguments for one sources folder and one index folder."""
+    return ["index", "--sources", str(sources), "--index", str(index), *more]
+
+
+def builds(index: Path) -> list[str]:
+    """The build folders of an index, ``.tmp-`` leftovers of a killed build included."""
+    return sorted(p.name for p in (index / "builds").iterdir())
 
 
 def no_traceback(output: str) -> None:

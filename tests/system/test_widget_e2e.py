@@ -26,13 +26,13 @@ from tests.support.browser import (
     CHROMIUM_ARGS,
     HOSTILE_PATH,
     HOSTILE_TEXT,
-    QaServer,
     StaticSite,
     chromium_available,
     embedding_page,
     make_sources,
     run_qa_server,
 )
+from tests.support.server import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 Sites = tuple[StaticSite, StaticSite]
@@ -65,7 +65,7 @@ def sites() -> Iterator[Sites]:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, sites: Sites) -> Iterator[QaServer]:
+def api(tmp_path_factory: pytest.TempPathFactory, sites: Sites) -> Iterator[Server]:
     allowed, denied = sites
     work = tmp_path_factory.mktemp("widget-e2e")
     sources = make_sources(work / "sources", ROOT / "sources")
@@ -127,13 +127,13 @@ def cited(option) -> tuple[str, int, int]:  # type: ignore[no-untyped-def]
     return get("data-source") or "", int(get("data-start") or -1), int(get("data-end") or -1)
 
 
-def source_json(api: QaServer, path: str) -> dict:
+def source_json(api: Server, path: str) -> dict:
     r = httpx.get(f"{api.url}/sources/{path}", params={"format": "json"}, timeout=10)
     r.raise_for_status()
     return r.json()
 
 
-def api_search(api: QaServer, q: str, k: int = 5) -> list[dict]:
+def api_search(api: Server, q: str, k: int = 5) -> list[dict]:
     r = httpx.get(f"{api.url}/search", params={"q": q, "k": k}, timeout=60)
     r.raise_for_status()
     return r.json()["results"]
@@ -143,7 +143,7 @@ def not_pwned(page: Page) -> None:
     assert page.evaluate("typeof window.__pwned") == "undefined"
 
 
-def check_view_page(view: Page, api: QaServer, source: str, start: int, end: int) -> str:
+def check_view_page(view: Page, api: Server, source: str, start: int, end: int) -> str:
     """The view page shows the source as text with exactly text[start:end] marked, in view."""
     mark = view.locator("qa-source mark#passage")
     expect(mark).to_be_visible()
@@ -174,7 +174,7 @@ def follow_citation(
 
 
 def test_norwegian_question_shows_cited_passages(
-    api: QaServer, context: BrowserContext, page: Page
+    api: Server, context: BrowserContext, page: Page
 ) -> None:
     page.goto(api.url + "/")
     expect(box(page)).to_have_attribute("placeholder", "Søk i dokumentene")
@@ -212,7 +212,7 @@ def test_norwegian_question_shows_cited_passages(
 
 
 def test_english_question_and_english_labels(
-    api: QaServer, context: BrowserContext, page: Page, sites: Sites
+    api: Server, context: BrowserContext, page: Page, sites: Sites
 ) -> None:
     allowed, _ = sites
     page.goto(allowed.origin + "/en")
@@ -231,7 +231,7 @@ def test_english_question_and_english_labels(
 
 
 def test_keyboard_navigation(
-    api: QaServer, context: BrowserContext, page: Page, sites: Sites
+    api: Server, context: BrowserContext, page: Page, sites: Sites
 ) -> None:
     allowed, _ = sites
     page.goto(allowed.origin + "/")
@@ -307,7 +307,7 @@ def test_keyboard_navigation(
     expect(combo).to_have_value("")
 
 
-def test_hostile_source_renders_as_text(api: QaServer, context: BrowserContext, page: Page) -> None:
+def test_hostile_source_renders_as_text(api: Server, context: BrowserContext, page: Page) -> None:
     page.goto(api.url + "/")
     ask(page, HOSTILE_QUESTION)
     hostile = page.locator(f'qa-search [role=option][data-source="{HOSTILE_PATH}"]')
@@ -350,7 +350,7 @@ def test_hostile_source_renders_as_text(api: QaServer, context: BrowserContext, 
     not_pwned(direct)
 
 
-def test_view_page_bad_links(api: QaServer, page: Page) -> None:
+def test_view_page_bad_links(api: Server, page: Page) -> None:
     page.goto(f"{api.url}/view?source=finnes-ikke.txt&start=0&end=5")
     alert = page.locator("qa-source [role=alert]")
     expect(alert).to_contain_text("Noe gikk galt")
@@ -361,7 +361,7 @@ def test_view_page_bad_links(api: QaServer, page: Page) -> None:
     expect(page.locator("qa-source mark")).to_have_count(0)
 
 
-def test_allowed_origin_gets_results(api: QaServer, page: Page, sites: Sites) -> None:
+def test_allowed_origin_gets_results(api: Server, page: Page, sites: Sites) -> None:
     allowed, _ = sites
     page.goto(allowed.origin + "/")
     ask(page, NB_QUESTION)
@@ -371,7 +371,7 @@ def test_allowed_origin_gets_results(api: QaServer, page: Page, sites: Sites) ->
     assert href.startswith(api.url + "/view?")
 
 
-def test_disallowed_origin_shows_error_state(api: QaServer, page: Page, sites: Sites) -> None:
+def test_disallowed_origin_shows_error_state(api: Server, page: Page, sites: Sites) -> None:
     _, denied = sites
     # A module script is fetched with CORS: widget.js itself must be readable from any
     # origin, or a page off the allow-list gets no widget at all instead of its error state.
@@ -416,7 +416,7 @@ def test_api_key(tmp_path: Path, context: BrowserContext, page: Page, sites: Sit
         expect(view.locator("qa-source mark#passage")).to_be_visible()
 
 
-def test_api_error_message_is_shown(api: QaServer, page: Page) -> None:
+def test_api_error_message_is_shown(api: Server, page: Page) -> None:
     page.goto(api.url + "/")
     # An endpoint with a wrong path: the API answers 404 with its JSON error body.
     wrong = api.url + "/finnes-ikke"
@@ -430,7 +430,7 @@ def test_api_error_message_is_shown(api: QaServer, page: Page) -> None:
     expect(error.locator(".detail")).to_have_text(message)
 
 
-def test_loading_debounce_stale_requests_and_no_results(api: QaServer, page: Page) -> None:
+def test_loading_debounce_stale_requests_and_no_results(api: Server, page: Page) -> None:
     # Record which fetches the page aborts (the widget's AbortController).
     page.add_init_script(
         """(() => {
@@ -494,7 +494,7 @@ def test_loading_debounce_stale_requests_and_no_results(api: QaServer, page: Pag
     expect(options(page)).to_have_count(0)
 
 
-def test_page_css_does_not_reach_the_widget(api: QaServer, page: Page) -> None:
+def test_page_css_does_not_reach_the_widget(api: Server, page: Page) -> None:
     page.goto(api.url + "/")
     page.locator("#hostile").check()  # the demo's extra-aggressive global CSS
     assert page.locator("h1").evaluate("e => getComputedStyle(e).fontSize") == "30px"
@@ -512,7 +512,7 @@ def test_page_css_does_not_reach_the_widget(api: QaServer, page: Page) -> None:
     expect(options(page).first.locator(".title")).to_be_visible()
 
 
-def test_phone_viewport_has_no_horizontal_scroll(api: QaServer, browser: Browser) -> None:
+def test_phone_viewport_has_no_horizontal_scroll(api: Server, browser: Browser) -> None:
     ctx = browser.new_context(
         viewport={"width": 375, "height": 667},
         is_mobile=True,
@@ -538,7 +538,7 @@ def test_phone_viewport_has_no_horizontal_scroll(api: QaServer, browser: Browser
         ctx.close()
 
 
-def test_screenshot_for_the_docs(api: QaServer, browser: Browser, sites: Sites) -> None:
+def test_screenshot_for_the_docs(api: Server, browser: Browser, sites: Sites) -> None:
     """Saves docs/img/widget.png: the widget with results, as the docs show it."""
     allowed, _ = sites
     ctx = browser.new_context(viewport={"width": 760, "height": 1000}, device_scale_factor=1)

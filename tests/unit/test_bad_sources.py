@@ -19,6 +19,7 @@ from qa.index import IndexProblem, build_index, current_version, load_index
 from qa.retriever import Retriever
 from qa.sources import scan as sources_mod
 from qa.sources import scan_sources
+from qa.sources import text as text_mod
 from tests.support.corpus import SEEDS
 from tests.support.fake import FakeEmbedder
 from tests.support.procs import no_traceback, run_qa
@@ -172,14 +173,14 @@ def test_a_library_error_on_one_file_skips_only_that_file(
     tmp_path: Path, messy: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder, _ = messy
-    real = sources_mod.decode
+    real = text_mod.decode
 
     def decode(data: bytes) -> tuple[str, str]:
         if data.startswith("Søknadsfrist".encode("latin-1")):
             raise MemoryError("charset detection blew up")
         return real(data)
 
-    monkeypatch.setattr(sources_mod, "decode", decode)
+    monkeypatch.setattr(text_mod, "decode", decode)
     docs, skipped = scan_sources(folder)
     assert [d.path for d in docs] == ["god.txt"]
     assert "MemoryError" in {s.path: s.reason for s in skipped}["under/latin1.txt"]

@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
 
-from qa.embedding.batching import BatchingEmbedder, default_workers
+from qa.embedding import EmbedderClosedError
+from qa.embedding.batching import BatchingEmbedder, default_workers, fair_share
+
+MakeBatcher = Callable[..., BatchingEmbedder]
+
+
+@pytest.fixture
+def batcher() -> Iterator[MakeBatcher]:
+    """``BatchingEmbedder(inner, ...)``, closed after the test: no worker outlives it."""
+    made: list[BatchingEmbedder] = []
+
+    def make(inner: Any, **kwargs: Any) -> BatchingEmbedder:
+        made.append(BatchingEmbedder(inner, **kwargs))
+        return made[-1]
+
+    yield make
+    for emb in made:
+        emb.close()
 
 
 class SlowEmbedder:
     """Records batch sizes; a call takes 20 ms whatever its size, like a small model."""
 
     name, dim, max_tokens, fingerprint = "slow", 4, 512, "slow-1"
+    concurrent_queries = False
 
     def __init__(self) -> None:
         self.batches: list[int] = []
@@ -44,9 +67,9 @@ class SlowEmbedder:
         return len(text)
 
 
-def test_concurrent_calls_share_batches_and_get_their_own_rows() -> None:
+def test_concurrent_calls_share_batches_and_get_their_own_rows(batcher: MakeBatcher) -> None:
     inner = SlowEmbedder()
-    emb = BatchingEmbedder(inner)
+    emb = batcher(inner)
     texts = ["x" * i for i in range(1, 33)]
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(lambda t: emb.embed_queries([t]), texts))
@@ -57,8 +80,8 @@ def test_concurrent_calls_share_batches_and_get_their_own_rows() -> None:
     assert max(inner.batches) > 1
 
 
-def test_a_single_call_is_not_delayed_and_errors_reach_the_caller() -> None:
-    emb = BatchingEmbedder(SlowEmbedder())
+def test_a_single_call_is_not_delayed_and_errors_reach_the_caller(batcher: MakeBatcher) -> None:
+    emb = batcher(SlowEmbedder())
     assert emb.embed_queries(["abc", "de"])[:, 0].tolist() == [3, 2]
     with pytest.raises(RuntimeError, match="model failed"):
         emb.embed_queries(["boom"])
@@ -129,9 +152,9 @@ def _wait_until(condition, timeout: float = 5) -> None:  # type: ignore[no-untyp
         time.sleep(0.005)
 
 
-def test_concurrent_inner_runs_batches_on_several_workers() -> None:
+def test_concurrent_inner_runs_batches_on_several_workers(batcher: MakeBatcher) -> None:
     inner = ConcurrentEmbedder(wait_for_overlap=True)
-    emb = BatchingEmbedder(inner, workers=2)
+    emb = batcher(inner, workers=2)
     assert emb.workers == 2
     callers = list(range(40))
     with ThreadPoolExecutor(20) as pool:
@@ -145,47 +168,99 @@ def test_concurrent_inner_runs_batches_on_several_workers() -> None:
     assert len(inner.calls) < len(callers)  # still coalesced
 
 
-def test_a_worker_takes_its_fair_share_of_the_queue() -> None:
-    """ceil((1 + waiting) / (1 + idle workers)) jobs, capped by max_batch texts."""
+def test_fair_share_splits_the_queue_between_idle_workers() -> None:
+    """ceil(queued / (1 + other idle workers)): the other idle workers get the rest."""
+    assert fair_share(10, 1) == 5
+    assert fair_share(10, 2) == 4
+    assert fair_share(10, 0) == 10  # the last idle worker takes all that waits
+    assert fair_share(1, 3) == 1  # its first job, always
+
+
+def test_a_worker_takes_whole_jobs_in_order_up_to_max_batch(batcher: MakeBatcher) -> None:
     gate = threading.Event()
-    emb = BatchingEmbedder(ConcurrentEmbedder(gate=gate), workers=2)
-    try:
-        for name in ("park-0", "park-1"):  # both workers busy on a gated job: idle 0
-            emb._queue.put(([name], Future()))
-        _wait_until(lambda: emb.inner.in_flight == 2)
-
-        def take(idle: int, jobs: list[list[str]]) -> list[list[str]]:
-            """What a worker takes from a queue of ``jobs`` with ``idle`` workers idle
-            (itself included)."""
-            for texts in jobs:
-                emb._queue.put((texts, Future()))
-            with emb._idle_lock:
-                emb._idle = idle
-            taken = [texts for texts, _ in emb._take()]
-            with emb._idle_lock:
-                emb._idle = 0  # the parked workers are still busy
-            return taken
-
-        ten = [[f"q{c}-0"] for c in range(10)]
-        assert take(2, ten) == ten[:5]  # ceil(10 / 2): the other idle worker gets the rest
-        assert take(1, []) == ten[5:]  # the last idle worker takes all that waits
-        assert take(3, ten) == ten[:4]  # ceil(10 / 3)
-        assert take(1, []) == ten[4:]
-        emb.max_batch = 3
-        assert take(1, ten) == ten[:3]  # capped by max_batch texts
-        assert take(1, []) == ten[3:6]
-        emb._queue.queue.clear()
-        assert take(1, [["a", "b"], ["c", "d"], ["e"]]) == [["a", "b"], ["c", "d"]]
-        assert take(1, []) == [["e"]]
-        assert take(1, [["big"] * 5, ["f"]]) == [["big"] * 5]  # one job is always taken
-        assert take(1, []) == [["f"]]
-    finally:
-        gate.set()
+    inner = ConcurrentEmbedder(gate=gate)
+    emb = batcher(inner, workers=1, max_batch=3)
+    jobs = [[f"q{c}-0"] for c in range(7)] + [["a", "b"], ["c", "d"], ["e"], ["big"] * 5, ["f"]]
+    with ThreadPoolExecutor(len(jobs) + 1) as pool:
+        try:
+            parked = pool.submit(emb.embed_queries, ["park"])  # the worker is busy: jobs wait
+            _wait_until(lambda: inner.in_flight == 1)
+            futures = []
+            for i, texts in enumerate(jobs):
+                futures.append(pool.submit(emb.embed_queries, texts))
+                _wait_until(lambda n=i + 1: emb.waiting == n)
+        finally:
+            gate.set()
+        assert parked.result(5).shape == (1, 4)
+        for texts, future in zip(jobs, futures, strict=True):
+            np.testing.assert_array_equal(future.result(5), [_row(t) for t in texts])
+    q = [f"q{c}-0" for c in range(7)]
+    assert (
+        [texts for _, texts in inner.calls]
+        == [
+            ["park"],
+            q[:3],  # capped by max_batch texts
+            q[3:6],
+            [q[6], "a", "b"],  # whole jobs only
+            ["c", "d", "e"],
+            ["big"] * 5,  # a job over max_batch is taken alone
+            ["f"],
+        ]
+    )
 
 
-def test_inner_without_concurrent_queries_gets_one_worker() -> None:
+def test_close_stops_every_worker(batcher: MakeBatcher) -> None:
+    before = set(threading.enumerate())
+    emb = batcher(ConcurrentEmbedder(), workers=3)
+    workers = set(threading.enumerate()) - before
+    assert len(workers) == 3
+    assert emb.embed_queries(["q1-0"]).tolist() == [_row("q1-0")]
+    emb.close()
+    assert not any(thread.is_alive() for thread in workers)
+    emb.close()  # a second close is harmless
+    with pytest.raises(EmbedderClosedError, match="closed"):
+        emb.embed_queries(["q2-0"])
+    assert emb.embed_passages(["q3-0"]).shape == (1, 4)  # passages do not use the workers
+
+
+def test_close_fails_queued_calls_and_lets_a_running_batch_finish(batcher: MakeBatcher) -> None:
+    gate = threading.Event()
+    inner = ConcurrentEmbedder(gate=gate)
+    emb = batcher(inner, workers=1)
+    with ThreadPoolExecutor(3) as pool:
+        try:
+            running = pool.submit(emb.embed_queries, ["q1-0"])
+            _wait_until(lambda: inner.in_flight == 1)
+            queued = pool.submit(emb.embed_queries, ["q2-0"])
+            _wait_until(lambda: emb.waiting == 1)
+            closing = pool.submit(emb.close)
+            with pytest.raises(EmbedderClosedError, match="closed"):
+                queued.result(5)  # at once, without waiting for the running batch
+            assert not closing.done()  # close() waits for the worker
+        finally:
+            gate.set()
+        closing.result(5)
+        assert running.result(5).tolist() == [_row("q1-0")]
+    assert [texts for _, texts in inner.calls] == [["q1-0"]]
+
+
+def _omp_policy_after(code: str) -> str:
+    """OMP_WAIT_POLICY after ``code`` runs in a fresh interpreter that starts without it."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code += "; import os; print(os.environ.get('OMP_WAIT_POLICY'))"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def test_importing_the_batcher_leaves_the_environment_alone() -> None:
+    assert _omp_policy_after("import qa.embedding.batching, qa.embedding") == "None"
+    assert _omp_policy_after("import qa.embedding as e; e.configure_openmp()") == "PASSIVE"
+
+
+def test_inner_without_concurrent_queries_gets_one_worker(batcher: MakeBatcher) -> None:
     inner = SlowEmbedder()
-    emb = BatchingEmbedder(inner, workers=4)
+    emb = batcher(inner, workers=4)
     assert emb.workers == 1
     texts = ["x" * i for i in range(1, 41)]
     with ThreadPoolExecutor(16) as pool:
@@ -197,14 +272,16 @@ def test_inner_without_concurrent_queries_gets_one_worker() -> None:
     assert sum(inner.batches) == 40
 
 
-def test_worker_count_defaults_to_the_cores() -> None:
-    assert BatchingEmbedder(ConcurrentEmbedder()).workers == default_workers() >= 1
-    assert BatchingEmbedder(SlowEmbedder()).workers == 1
+def test_worker_count_defaults_to_the_cores(batcher: MakeBatcher) -> None:
+    assert batcher(ConcurrentEmbedder()).workers == default_workers() >= 1
+    assert batcher(SlowEmbedder()).workers == 1
 
 
-def test_errors_reach_only_the_failing_batch_with_two_workers() -> None:
+def test_errors_reach_only_the_failing_batch_with_two_workers(batcher: MakeBatcher) -> None:
     inner = ConcurrentEmbedder(wait_for_overlap=True)
-    emb = BatchingEmbedder(inner, workers=2)
+    before = set(threading.enumerate())
+    emb = batcher(inner, workers=2)
+    workers = set(threading.enumerate()) - before
     jobs = [["boom"] if c % 7 == 3 else _questions(c) for c in range(42)]
 
     def call(texts: list[str]) -> np.ndarray | Exception:
@@ -224,7 +301,7 @@ def test_errors_reach_only_the_failing_batch_with_two_workers() -> None:
             np.testing.assert_array_equal(result, np.array([_row(t) for t in texts], np.float32))
     assert any(isinstance(r, np.ndarray) for r in results)  # not everybody failed
     assert inner.most_in_flight == 2
-    assert all(thread.is_alive() for thread in emb._threads)  # no worker died
+    assert len(workers) == 2 and all(t.is_alive() for t in workers)  # no worker died
     with ThreadPoolExecutor(8) as pool:
         after = list(pool.map(lambda c: emb.embed_queries(_questions(c)), range(100, 116)))
     for c, r in zip(range(100, 116), after, strict=True):

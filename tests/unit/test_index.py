@@ -14,16 +14,19 @@ import pytest
 
 from qa.config import Settings
 from qa.index import (
+    IndexBusy,
     IndexCorrupt,
     IndexMismatch,
     IndexNotFound,
     IndexProblem,
     build_index,
     current_version,
+    dense,
     load_index,
+    store,
     up_to_date,
 )
-from qa.index import build as index_mod
+from qa.index import manifest as manifest_mod
 
 
 def test_manifest_says_what_built_the_index(tiny_index: Path, settings: Settings) -> None:
@@ -88,7 +91,7 @@ def test_old_builds_are_collected(tiny_index: Path, settings: Settings, fake_emb
         (src / "veg.txt").write_text(f"Versjon {i} av vegteksten.", encoding="utf-8")
         build_index(settings, fake_embedder, progress=False)
     builds = [b for b in (tiny_index / "builds").iterdir()]
-    assert len(builds) == index_mod.KEEP_BUILDS
+    assert len(builds) == store.KEEP_BUILDS
 
 
 def test_missing_index_says_what_to_run(tmp_path: Path, settings: Settings, fake_embedder) -> None:
@@ -104,6 +107,23 @@ def test_other_model_is_refused(tiny_index: Path, settings: Settings, fake_embed
     fake_embedder.fingerprint = "another-model"
     with pytest.raises(IndexMismatch, match="fake-embedder"):
         load_index(tiny_index, settings, fake_embedder)
+
+
+def test_an_index_of_another_format_is_refused_and_rebuilt(
+    tiny_index: Path, settings: Settings, fake_embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writer and reader share one FORMAT: bumping it makes every older index refused (so
+    the check cannot be a literal), and the next build writes the new format."""
+    old = manifest_mod.FORMAT
+    manifest = json.loads((tiny_index / "current" / "manifest.json").read_text())
+    assert manifest["format"] == old
+    monkeypatch.setattr(manifest_mod, "FORMAT", old + 1)
+    with pytest.raises(IndexMismatch, match=rf"format {old}, .*reads format {old + 1}.*--rebuild"):
+        load_index(tiny_index, settings, fake_embedder)
+    assert up_to_date(settings, fake_embedder.fingerprint) is None
+    report = build_index(settings, fake_embedder, progress=False)
+    assert report.changed and report.reused == 0 and report.embedded == report.passages
+    assert load_index(tiny_index, settings, fake_embedder).manifest["format"] == old + 1
 
 
 @pytest.mark.parametrize("victim", ["dense.faiss", "passages.jsonl", "manifest.json", "lexical"])
@@ -129,7 +149,7 @@ def test_failed_write_keeps_the_previous_index(
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(index_mod.dense, "save", disk_full)
+    monkeypatch.setattr(dense, "save", disk_full)
     with pytest.raises(IndexProblem, match=r"No space left on device.*previous index is unchanged"):
         build_index(settings, fake_embedder, progress=False)
     assert current_version(tiny_index) == before
@@ -138,7 +158,7 @@ def test_failed_write_keeps_the_previous_index(
 
 
 def test_concurrent_builds_are_refused(tiny_index: Path, settings: Settings, fake_embedder) -> None:
-    with index_mod._lock(tiny_index), pytest.raises(index_mod.IndexBusy):
+    with store.lock(tiny_index), pytest.raises(IndexBusy):
         build_index(settings, fake_embedder, progress=False)
 
 
@@ -271,11 +291,11 @@ def test_up_to_date_without_an_index(tmp_path: Path, settings: Settings, fake_em
 
 
 def test_bm25s_logger_follows_the_root_level() -> None:
-    """bm25s sets its logger to DEBUG when imported; qa.lexical undoes that."""
+    """bm25s sets its logger to DEBUG when imported; qa.index.lexical undoes that."""
     code = (
         "import logging, sys\n"
         "logging.getLogger().setLevel(logging.WARNING)\n"
-        "import qa.lexical\n"
+        "import qa.index.lexical\n"
         "log = logging.getLogger('bm25s')\n"
         "first = log.getEffectiveLevel()\n"
         "logging.getLogger().setLevel(logging.ERROR)\n"
@@ -285,7 +305,8 @@ def test_bm25s_logger_follows_the_root_level() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split()
     assert out == [str(logging.WARNING), str(logging.ERROR), "False"]
-    import bm25s  # noqa: F401  (imported here too, after qa.lexical in this process)
-    import qa.lexical  # noqa: F401
+    import bm25s  # noqa: F401  (imported here too, after qa.index.lexical in this process)
+
+    import qa.index.lexical  # noqa: F401
 
     assert logging.getLogger("bm25s").getEffectiveLevel() == logging.getLogger().level

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from qa import fusion
 from qa.config import Settings
-from qa.index import build_index
+from qa.index import IndexNotFound, build_index, current_version
 from qa.retriever import LiveRetriever, Retriever
 from qa.types import Passage
+from tests.support.fake import FakeEmbedder
 
 
 def test_rrf_on_hand_written_lists() -> None:
@@ -121,3 +126,78 @@ def test_live_retriever_swaps_in_a_rebuilt_index(
         assert "nytt.txt" not in {s.path for s in old.sources()}
     finally:
         live.stop()
+
+
+def _add_a_file(settings: Settings) -> None:
+    (Path(settings.sources_dir) / "nytt.txt").write_text("Svømmehallen åpner i mars.", "utf-8")
+
+
+def test_concurrent_reloads_load_a_new_build_once(
+    tiny_index: Path,
+    settings: Settings,
+    fake_embedder: FakeEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The poller, the source watcher and anyone else may ask at once: one load, one swap."""
+    live = LiveRetriever(settings.model_copy(update={"reload_interval_s": 3600}), fake_embedder)
+    live.start()
+    try:
+        _add_a_file(settings)
+        build_index(settings, fake_embedder, progress=False)
+        loads: list[str] = []
+        real = Retriever.load.__func__  # type: ignore[attr-defined]  # the classmethod's function
+
+        def slow_load(cls: type[Retriever], *args: Any) -> Retriever:
+            loads.append(threading.current_thread().name)
+            time.sleep(0.05)  # a wide window for a second loader, were there no lock
+            return real(cls, *args)
+
+        monkeypatch.setattr(Retriever, "load", classmethod(slow_load))
+        start = threading.Barrier(8)
+        answers: list[bool] = []
+
+        def reload() -> None:
+            start.wait()
+            answers.append(live.reload_if_changed())
+
+        threads = [threading.Thread(target=reload) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert sorted(answers) == [False] * 7 + [True]
+        assert len(loads) == 1
+        assert live.get().version == current_version(tiny_index)
+    finally:
+        live.stop()
+
+
+def test_the_poller_serves_an_index_built_after_a_failed_start(
+    settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    """No index at start: start() says so, and the poller loads the first build (no task of
+    the caller's needed)."""
+    live = LiveRetriever(settings, fake_embedder)
+    with pytest.raises(IndexNotFound):
+        live.start()
+    try:
+        assert not live.ready
+        build_index(settings, fake_embedder, progress=False)
+        deadline = time.monotonic() + 30
+        while not live.ready and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert live.ready and live.get().version == current_version(settings.index_dir)
+    finally:
+        live.stop()
+
+
+def test_stop_ends_the_poller_and_closes_the_embedder(
+    tiny_index: Path, settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    closed: list[bool] = []
+    fake_embedder.close = lambda: closed.append(True)  # type: ignore[attr-defined]  # a BatchingEmbedder's close()
+    live = LiveRetriever(settings, fake_embedder)
+    live.start()
+    assert live._thread is not None and live._thread.is_alive()
+    live.stop()
+    assert not live._thread.is_alive() and closed == [True]

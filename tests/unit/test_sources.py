@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qa.sources import decode, make_title, scan_sources
+import pytest
+
+from qa.sources import Decoded, decode, make_title, reader_for, register, registry, scan_sources
+from qa.sources.text import TextReader
 
 
 def test_latin1_and_cp1252_are_detected_not_guessed(tmp_path: Path) -> None:
@@ -54,3 +57,29 @@ def test_titles_are_first_line_cut_at_a_word() -> None:
     long = make_title("ord " * 60, "x")
     assert long.endswith("…") and len(long) <= 91
     assert make_title("", "fallback") == "fallback"
+
+
+class _Upper:
+    """A reader for a made-up format: the text upper-cased, so its use shows."""
+
+    suffixes = (".upper",)
+
+    def read(self, path: Path, data: bytes) -> Decoded:
+        return Decoded(data.decode("utf-8").upper(), "upper")
+
+
+def test_the_reader_is_chosen_by_suffix_and_text_is_the_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert isinstance(reader_for(Path("a.txt")), TextReader)
+    assert reader_for(Path("a.TXT")) is reader_for(Path("ingen-endelse")) is registry.FALLBACK
+    monkeypatch.setattr(registry, "READERS", dict(registry.READERS))  # undone after the test
+    register(_Upper())
+    (tmp_path / "a.upper").write_text("hei på deg", encoding="utf-8")
+    (tmp_path / "b.ukjent").write_text("hei på deg", encoding="utf-8")  # no reader: as text
+    docs, skipped = scan_sources(tmp_path)
+    assert not skipped
+    assert [(d.path, d.text, d.encoding) for d in docs] == [
+        ("a.upper", "HEI PÅ DEG", "upper"),
+        ("b.ukjent", "hei på deg", "utf-8"),
+    ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from statistics import median
 
+from bench.reading import rows as _reading
+
 
 def _ok(met: bool) -> str:
     return "yes" if met else "**no**"
@@ -100,7 +102,13 @@ def _peer(r: dict) -> list[tuple[str, str, str, str]]:
     ]  # fmt: skip
 
 
-SECTIONS = {"indexing": _indexing, "querying": _querying, "scale": _scale, "peer": _peer}
+SECTIONS = {
+    "indexing": _indexing,
+    "reading": _reading,
+    "querying": _querying,
+    "scale": _scale,
+    "peer": _peer,
+}
 
 
 def table(results: dict) -> str:

@@ -1,12 +1,13 @@
-"""The benchmark, one command: indexing, querying, FAISS at scale, and a LangChain peer.
+"""The benchmark, one command: indexing, reading formats, querying, FAISS at scale, a peer.
 
     python -m bench.run                       # everything: about 10 minutes on 2 cores
     python -m bench.run --quick               # smoke run: small data, a few minutes
     python -m bench.run --only querying,peer  # some parts
+    python -m bench.run --only reading        # PDF/DOCX/ODT/HTML/MD reading vs `qa index`
 
 Prints a Markdown table and writes every number to bench/results/bench.json (--out).
-Parts run in the order indexing, querying, peer, scale and share one loaded model and one
-NorQuAD index (built by the indexing part, else a cached one under QA_CACHE_DIR/bench).
+Parts run in the order indexing, reading, querying, peer, scale and share one loaded model
+and one NorQuAD index (built by the indexing part, else a cached one under QA_CACHE_DIR/bench).
 A part that fails is recorded as failed and the others still run.
 """
 
@@ -25,7 +26,7 @@ if __package__ in (None, ""):  # `python bench/run.py` as well as `python -m ben
 
 from bench.common import ROOT, Context, load, machine, workdir
 
-PARTS = ("indexing", "querying", "peer", "scale")
+PARTS = ("indexing", "reading", "querying", "peer", "scale")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,6 +64,10 @@ def _run_part(name: str, ctx: Context, args: argparse.Namespace) -> dict:
         from bench import indexing
 
         return indexing.run(ctx, repeats=args.repeats)
+    if name == "reading":
+        from bench import reading
+
+        return reading.run(ctx, repeats=args.repeats)
     if name == "querying":
         from bench import querying
 

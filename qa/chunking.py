@@ -1,18 +1,21 @@
 """Split a decoded source into passages with exact character offsets.
 
 langchain-text-splitters does the splitting; this module pins every chunk to its place in
-the text (so ``text[start:end] == passage.text``), adds line numbers, and re-splits any
-chunk the model would truncate.
+the text (so ``text[start:end] == passage.text``), adds line numbers, pages and the section
+(heading path), chunks each page of a paged document on its own, and re-splits any chunk
+the model would truncate.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Callable
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from qa.sources import SourceDoc
+from qa.sources.document import page_span, section_at
 from qa.types import Passage
 
 #: The splitter's defaults: paragraphs, then lines, then words. Splitting at sentence ends
@@ -67,6 +70,25 @@ def _fit(
     return out
 
 
+def _page_spans(doc: SourceDoc, size: int, overlap: int) -> list[tuple[int, int]]:
+    """Spans of the whole text, or of each page separately when the document has pages (so
+    that no passage straddles a page break without need)."""
+    if not doc.pages:
+        return _spans(doc.text, size, overlap)
+    bounds = [*doc.pages, len(doc.text)]
+    spans: list[tuple[int, int]] = []
+    for lo, hi in itertools.pairwise(bounds):
+        spans.extend((lo + s, lo + e) for s, e in _spans(doc.text[lo:hi], size, overlap))
+    return spans
+
+
+def _section(doc: SourceDoc, start: int, end: int) -> str:
+    """The heading path of a passage: where its first line ends, so that a passage opening
+    with a heading ("## Tiltak", whose text starts after the marks) is in that section."""
+    line_end = doc.text.find("\n", start, end)
+    return section_at(doc.headings, line_end if line_end >= 0 else end - 1)
+
+
 def chunk_document(
     doc: SourceDoc,
     chunk_size: int = 800,
@@ -76,11 +98,12 @@ def chunk_document(
     """Passages of ``doc``, in order; ``fits`` says whether a text is within the model limit."""
     text = doc.text
     newlines = [i for i, ch in enumerate(text) if ch == "\n"]
-    spans = _spans(text, chunk_size, chunk_overlap)
+    spans = _page_spans(doc, chunk_size, chunk_overlap)
     if fits is not None:
         spans = [piece for s, e in spans for piece in _fit(text, s, e, chunk_overlap, fits)]
     passages = []
     for start, end in spans:
+        page_start, page_end = page_span(doc.pages, start, end)
         passages.append(
             Passage(
                 source=doc.path,
@@ -90,6 +113,9 @@ def chunk_document(
                 line_start=bisect.bisect_right(newlines, start - 1) + 1,
                 line_end=bisect.bisect_right(newlines, end - 2) + 1 if end > start else 1,
                 title=doc.title,
+                page_start=page_start,
+                page_end=page_end,
+                section=_section(doc, start, end),
             )
         )
     return passages

@@ -86,8 +86,16 @@ def _build(
 
 
 def _summary(report: BuildReport, settings: Settings) -> None:
+    """Every skipped file and every warning, each named (escaped: a name cannot forge a line
+    or carry a terminal escape), the files per format, then one line of figures."""
+    from qa.sources import shown
+
     for s in report.skipped:
-        click.secho(f"warning: skipped {s.path}: {s.reason}", fg="yellow", err=True)
+        click.secho(f"warning: skipped {shown(s.path)}: {s.reason}", fg="yellow", err=True)
+    for path, warning in report.warnings:
+        click.secho(f"warning: {shown(path)}: {warning}", fg="yellow", err=True)
+    by_count = sorted(report.formats.items(), key=lambda item: (-item[1], item[0]))
+    click.echo("indexed: " + ", ".join(f"{n} {fmt}" for fmt, n in by_count), err=True)
     state = "updated" if report.changed else "already up to date"
     click.echo(
         f"index {state}: {report.sources} sources, {report.passages} passages "
@@ -125,7 +133,8 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @click.option("--rebuild", is_flag=True, help="Re-embed every file, not only changed ones.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def index_cmd(sources: Path | None, index_dir: Path | None, rebuild: bool, quiet: bool) -> None:
-    """Index the text files of the sources folder (only changed files are re-embedded).
+    """Index the sources folder: text, Markdown, PDF, Word, ODT and HTML files (only changed
+    files are read and embedded again).
 
     Exits with status 3 when some files were skipped (each is named in a warning).
     """

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         20_000_000, ge=1, description="Source files larger than this are skipped (named)."
     )
+    read_timeout_s: float = Field(
+        60.0, gt=0, description="A file whose reader takes longer is skipped (named)."
+    )
+    read_memory_mb: int = Field(
+        1024, ge=64, description="Memory limit of the process reading a PDF/Word/ODT/HTML file."
+    )
 
     # --- retrieval --------------------------------------------------------------------
     default_k: int = Field(5, ge=1, le=50)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,8 @@ class SourceInfo:
     chars: int
     encoding: str
     language: str
+    format: str = "txt"
+    pages: int = 0
 
 
 class Retriever:
@@ -67,7 +69,16 @@ class Retriever:
 
     def sources(self) -> list[SourceInfo]:
         return [
-            SourceInfo(path, s["title"], s["passages"], s["chars"], s["encoding"], s["language"])
+            SourceInfo(
+                path,
+                s["title"],
+                s["passages"],
+                s["chars"],
+                s["encoding"],
+                s["language"],
+                s.get("format", "txt"),  # indexes built before formats: text
+                s.get("pages", 0),
+            )
             for path, s in sorted(self._index.manifest["sources"].items())
         ]
 
@@ -113,7 +124,7 @@ class Retriever:
             best = rows[0]
             hits.append(
                 Hit(
-                    self._span(self.passages[best], start, end),
+                    self._span(rows, start, end),
                     scores[best],
                     rank,
                     dense_rank.get(best),
@@ -122,19 +133,26 @@ class Retriever:
             )
         return SearchResult(query=query, language=language, hits=hits)
 
-    def _span(self, p: Passage, start: int, end: int) -> Passage:
-        """The passage ``p`` widened or narrowed to ``[start, end)`` of its source."""
+    def _span(self, rows: list[int], start: int, end: int) -> Passage:
+        """The best of ``rows`` (merged passages of one file) widened or narrowed to
+        ``[start, end)``: the pages all rows cover, the section of the best (where the
+        answer most likely is)."""
+        p = self.passages[rows[0]]
         if (start, end) == (p.start, p.end):
             return p
         text = self._index.texts[p.source]
-        return Passage(
-            p.source,
-            start,
-            end,
-            text[start:end],
-            text.count("\n", 0, start) + 1,
-            text.count("\n", 0, end - 1) + 1,
-            p.title,
+        covered = [self.passages[r] for r in rows]
+        firsts = [q.page_start for q in covered if q.page_start is not None]
+        lasts = [q.page_end for q in covered if q.page_end is not None]
+        return replace(
+            p,
+            start=start,
+            end=end,
+            text=text[start:end],
+            line_start=text.count("\n", 0, start) + 1,
+            line_end=text.count("\n", 0, end - 1) + 1,
+            page_start=min(firsts, default=None),
+            page_end=max(lasts, default=None),
         )
 
 

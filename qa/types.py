@@ -18,7 +18,10 @@ class Passage:
     text: str
     line_start: int  # 1-based, inclusive
     line_end: int
-    title: str = ""
+    title: str = ""  # the document's title (its reader's, else its first line)
+    page_start: int | None = None  # 1-based; None where the format has no pages
+    page_end: int | None = None
+    section: str = ""  # heading path above the passage ("A › B"); "" when none
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from qa import __version__
-from qa.api import routes, static
+from qa.api import originals, routes, static
 from qa.api.errors import install_error_handlers
 from qa.api.guards import CatchAllMiddleware, RequestGuardMiddleware, on_unhandled
 from qa.api.ratelimit import RateLimitMiddleware
@@ -41,7 +41,11 @@ When the server has an API key (`QA_API_KEY`), `/search` and `/sources` need it 
 `X-API-Key` or `Authorization: Bearer`; `/health`, `/limits`, `/docs`, `/openapi.json` and
 the static `/`, `/view` and `/widget.js` stay open (they carry no indexed data). Requests
 are limited per client address (`QA_RATE_LIMIT`); over the limit the answer is 429 with
-`Retry-After`. `GET /limits` gives the largest `k` and the longest query."""
+`Retry-After`. `GET /limits` gives the largest `k` and the longest query.
+
+`GET /sources/{path}/original` serves the original file while it is unchanged since
+indexing (409 once it changed): a PDF inline (append `#page=N`), any other format as a
+download that never runs on this origin."""
 
 
 @asynccontextmanager
@@ -136,6 +140,8 @@ def create_app(
 
     protected = [Depends(require_api_key)] if settings.api_key is not None else []
     app.include_router(routes.health_router)
+    # Before routes.router: its /sources/{path:path} would match ".../original" too.
+    app.include_router(originals.router, dependencies=protected)
     app.include_router(routes.router, dependencies=protected)
     app.include_router(static.router)
 

@@ -216,8 +216,13 @@ async def get_source(
     if text is None:
         raise ApiError(404, "not_found", "No such source in the index.")
     if format == "json":
-        title = next((s.title for s in retriever.sources() if s.path == path), "")
+        entry = retriever.manifest["sources"].get(path, {})
         return SourceTextResponse(
-            path=path, title=title, index_version=retriever.version, chars=len(text), text=text
+            path=path,
+            title=str(entry.get("title", "")),
+            index_version=retriever.version,
+            chars=len(text),
+            format=str(entry.get("format", "txt")),
+            text=text,
         )
     return PlainTextResponse(text, headers={"X-Index-Version": retriever.version})

@@ -67,6 +67,15 @@ class ResultItem(BaseModel):
     line_start: int = Field(description="1-based line the passage starts on.")
     line_end: int = Field(description="1-based line the passage ends on (inclusive).")
     title: str = Field(description="Title of the source document.")
+    page_start: int | None = Field(
+        description="1-based page the passage starts on; null where the format has no pages."
+    )
+    page_end: int | None = Field(
+        description="1-based page the passage ends on (inclusive); null without pages."
+    )
+    section: str = Field(
+        description='Heading path above the passage, " › " between levels; "" when none.'
+    )
 
     @classmethod
     def from_hit(cls, hit: Hit) -> ResultItem:
@@ -82,6 +91,9 @@ class ResultItem(BaseModel):
             line_start=p.line_start,
             line_end=p.line_end,
             title=p.title,
+            page_start=p.page_start,
+            page_end=p.page_end,
+            section=p.section,
         )
 
 
@@ -104,6 +116,9 @@ class SearchResponse(BaseModel):
                     "line_start": 4,
                     "line_end": 4,
                     "title": "Stønad",
+                    "page_start": 3,
+                    "page_end": 3,
+                    "section": "Stønad › Frister",
                 }
             ],
         }
@@ -174,6 +189,10 @@ class SourceItem(BaseModel):
     """Encoding the file was decoded from."""
     language: str = "und"
     """Detected language of the text (ISO 639-1)."""
+    format: str = "txt"
+    """How the file was read: "txt", "md", "pdf", "docx", "odt" or "html"."""
+    pages: int = 0
+    """Number of pages (0 where the format has none)."""
 
 
 class SourcesResponse(BaseModel):
@@ -190,6 +209,8 @@ class SourcesResponse(BaseModel):
                     "chars": 9120,
                     "encoding": "utf-8",
                     "language": "nb",
+                    "format": "txt",
+                    "pages": 0,
                 }
             ],
         }
@@ -208,6 +229,7 @@ class SourceTextResponse(BaseModel):
             "title": "Stønad",
             "index_version": "20250101T120000-3f2a",
             "chars": 33,
+            "format": "txt",
             "text": _EXAMPLE_TEXT,
         }
     )
@@ -216,6 +238,7 @@ class SourceTextResponse(BaseModel):
     title: str
     index_version: str
     chars: int
+    format: str = Field("txt", description="How the file was read (see GET /sources).")
     text: str = Field(description="Decoded text from the index snapshot.")
 
 
@@ -263,6 +286,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
         400: "Malformed request (invalid JSON, invalid UTF-8, unsafe path).",
         401: "Missing or wrong API key.",
+        403: "The server may not read the file.",
         404: "Not found.",
         409: "The index changed since the given version.",
         413: "Request body too large.",

@@ -5,14 +5,15 @@ Layout (a person can open every file)::
     index/current -> builds/<build-id>      symlink, swapped atomically
     index/builds/<build-id>/manifest.json   model, dimension, chunking, source hashes, versions
                             passages.jsonl  one passage a line (source, offsets, lines, text)
-                            sources.jsonl   the decoded text of every source (citations)
+                            sources.jsonl   the text of every source (citations), its pages
+                                            and headings
                             embeddings.npy  passage vectors (reused for unchanged files)
                             dense.faiss     FAISS index
                             lexical/        bm25s files
 
 A build is written to ``builds/.tmp-<id>``, renamed when complete, and only then does
 ``current`` point at it; a reader, or a crash (kill, full disk) halfway, never sees half an
-index. Re-running re-embeds only files whose bytes changed.
+index. Re-running re-reads and re-embeds only files whose bytes (or reader) changed.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from qa.index.store import (
     write_json,
     write_jsonl,
 )
-from qa.sources import Skipped, SourceDoc, scan_sources
+from qa.sources import Extracted, ReadKey, Skipped, SourceDoc, scan_sources, shown
 from qa.types import Embedder, Passage
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,18 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     changed: bool = True
+    formats: dict[str, int] = field(default_factory=dict)  # indexed files per format
+    scanned: dict[str, tuple[int, ...]] = field(default_factory=dict)  # path -> scanned pages
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, warning)
+
+    def describe(self, docs: list[SourceDoc]) -> BuildReport:
+        """This report with what the indexed files themselves say: formats, scans, warnings."""
+        for d in docs:
+            self.formats[d.format] = self.formats.get(d.format, 0) + 1
+            if d.scanned_pages:
+                self.scanned[d.path] = d.scanned_pages
+            self.warnings.extend((d.path, w) for w in d.warnings)
+        return self
 
 
 def _unchanged(
@@ -86,7 +99,7 @@ def _unchanged(
         skipped=skipped,
         seconds=time.perf_counter() - t0,
         changed=False,
-    )
+    ).describe(docs)
 
 
 def up_to_date(settings: Settings, fingerprint: str) -> BuildReport | None:
@@ -106,8 +119,8 @@ def up_to_date(settings: Settings, fingerprint: str) -> BuildReport | None:
         return None
     if built.fingerprint != fingerprint:
         return None
-    docs, skipped = scan_sources(Path(settings.sources_dir), settings.max_file_bytes)
     previous = previous_build(index_dir, built, settings)
+    docs, skipped = scan(settings, previous.readings)
     return _unchanged(previous, index_dir, docs, skipped, t0) if previous.unchanged(docs) else None
 
 
@@ -134,7 +147,7 @@ def _plan(
         return embedder.count_tokens(text) <= embedder.max_tokens
 
     for doc in docs:
-        old = previous.reusable.get(doc.sha256)
+        old = previous.reusable.get(doc.key)
         if old is not None:
             plan.reused.append((len(plan.passages), old.vectors))
             plan.passages.extend(rehome(p, doc) for p in old.passages)
@@ -161,11 +174,24 @@ def _vectors(plan: _Plan, embedder: Embedder, progress: bool) -> np.ndarray:
     return matrix
 
 
-def _scan(settings: Settings) -> tuple[list[SourceDoc], list[Skipped]]:
-    docs, skipped = scan_sources(Path(settings.sources_dir), settings.max_file_bytes)
+def scan(
+    settings: Settings, readings: dict[ReadKey, Extracted | str]
+) -> tuple[list[SourceDoc], list[Skipped]]:
+    """The sources folder read with the settings' limits, files read last time not again."""
+    return scan_sources(
+        Path(settings.sources_dir),
+        settings.max_file_bytes,
+        timeout_s=settings.read_timeout_s,
+        memory_mb=settings.read_memory_mb,
+        cache=readings,
+    )
+
+
+def _scan(settings: Settings, previous: Previous) -> tuple[list[SourceDoc], list[Skipped]]:
+    docs, skipped = scan(settings, previous.readings)
     if not docs:
         # An emptied folder (a mount gone, a bad sync) must not wipe a working index.
-        named = "".join(f"\n  skipped {s.path}: {s.reason}" for s in skipped[:20])
+        named = "".join(f"\n  skipped {shown(s.path)}: {s.reason}" for s in skipped[:20])
         raise IndexProblem(
             f"nothing to index in {settings.sources_dir}: no readable text files "
             f"({len(skipped)} skipped); the previous index is unchanged{named}"
@@ -183,8 +209,8 @@ def build_index(
     t0 = time.perf_counter()
     index_dir = Path(settings.index_dir)
     with lock(index_dir):
-        docs, skipped = _scan(settings)
         previous = Previous() if rebuild else previous_build(index_dir, embedder, settings)
+        docs, skipped = _scan(settings, previous)
         if previous.unchanged(docs):
             report = _unchanged(previous, index_dir, docs, skipped, t0)
             log.info("index %s is up to date (%d passages)", report.build_id, report.passages)
@@ -192,7 +218,7 @@ def build_index(
         plan = _plan(docs, previous, settings, embedder)
         matrix = _vectors(plan, embedder, progress)
         build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        languages = {sha: old.language for sha, old in previous.reusable.items()}
+        languages = {key: old.language for key, old in previous.reusable.items()}
         manifest = make_manifest(
             build_id, settings, embedder, docs, plan.passages, skipped, languages
         )
@@ -206,16 +232,27 @@ def build_index(
         passages=len(plan.passages),
         embedded=len(plan.new),
         reused=plan.reused_count,
-        removed=sorted(set(previous.shas) - {d.path for d in docs}),
+        removed=sorted(set(previous.keys) - {d.path for d in docs}),
         skipped=skipped,
         seconds=time.perf_counter() - t0,
-    )
+    ).describe(docs)
     log.info(
         "index %s: %d sources, %d passages (%d embedded, %d reused), %d removed",
         *(build_id, report.sources, report.passages, report.embedded, report.reused),
         len(report.removed),
     )
     return report
+
+
+def _source_row(doc: SourceDoc) -> dict[str, Any]:
+    """A line of ``sources.jsonl``: the text citations point into, with its page starts and
+    headings where it has them (so an unchanged file need not be read again)."""
+    row: dict[str, Any] = {"path": doc.path, "text": doc.text}
+    if doc.pages:
+        row["pages"] = list(doc.pages)
+    if doc.headings:
+        row["headings"] = [[h.start, h.level, h.text] for h in doc.headings]
+    return row
 
 
 def _write_build(
@@ -234,7 +271,7 @@ def _write_build(
         builds.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
         write_jsonl(tmp / "passages.jsonl", (dataclasses.asdict(p) for p in passages))
-        write_jsonl(tmp / "sources.jsonl", ({"path": d.path, "text": d.text} for d in docs))
+        write_jsonl(tmp / "sources.jsonl", map(_source_row, docs))
         with open(tmp / "embeddings.npy", "wb") as fh:
             np.save(fh, matrix)
             fh.flush()

@@ -36,6 +36,7 @@ class LoadedIndex:
     manifest: dict[str, Any]
     passages: list[Passage]
     texts: dict[str, str]
+    layout: dict[str, dict[str, Any]]  # path -> {"pages": [...], "headings": [...]} if any
     dense: faiss.Index | None
     lexical: LexicalIndex | None
 
@@ -63,7 +64,7 @@ def load_index(
         manifest = validate_manifest(json.loads((path / "manifest.json").read_text("utf-8")))
         check_manifest(manifest, model, index_dir)
         passages = [Passage(**row) for row in read_jsonl(path / "passages.jsonl")]
-        texts = {row["path"]: row["text"] for row in read_jsonl(path / "sources.jsonl")}
+        texts, layout = _sources(path / "sources.jsonl")
         if len(passages) != manifest["passages"]:
             raise ValueError("passages.jsonl does not match the manifest")
         faiss_index = dense.load(path / "dense.faiss") if with_search else None
@@ -79,4 +80,16 @@ def load_index(
             f"the index in {index_dir} is damaged ({type(exc).__name__}: {exc}); "
             f"rebuild it with `qa index --index {index_dir} --rebuild`"
         ) from exc
-    return LoadedIndex(path, manifest, passages, texts, faiss_index, lexical)
+    return LoadedIndex(path, manifest, passages, texts, layout, faiss_index, lexical)
+
+
+def _sources(path: Path) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """Each source's text, and its page starts and headings where it has them (rows of an
+    index written before formats had them have neither)."""
+    texts: dict[str, str] = {}
+    layout: dict[str, dict[str, Any]] = {}
+    for row in read_jsonl(path):
+        texts[row["path"]] = row["text"]
+        if row.get("pages") or row.get("headings"):
+            layout[row["path"]] = {k: row.get(k) or [] for k in ("pages", "headings")}
+    return texts, layout

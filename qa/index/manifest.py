@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -19,7 +19,7 @@ from qa.chunking import SEPARATORS
 from qa.config import Settings
 from qa.index import dense
 from qa.language import detect
-from qa.sources import Skipped, SourceDoc
+from qa.sources import ReadKey, Skipped, SourceDoc
 from qa.types import Embedder, Passage
 
 #: Version of the index folder's layout; bump it when a reader of the old one would misread.
@@ -112,10 +112,10 @@ def make_manifest(
     docs: Sequence[SourceDoc],
     passages: Sequence[Passage],
     skipped: Sequence[Skipped],
-    languages: dict[str, str],
+    languages: Mapping[ReadKey, str],
 ) -> dict[str, Any]:
-    """The manifest of a new build; ``languages`` (by sha256) saves re-detecting unchanged
-    files."""
+    """The manifest of a new build; ``languages`` (by ``SourceDoc.key``) saves re-detecting
+    unchanged files."""
     counts: dict[str, int] = {}
     for p in passages:
         counts[p.source] = counts.get(p.source, 0) + 1
@@ -139,17 +139,31 @@ def make_manifest(
         "sources": {
             d.path: {
                 "sha256": d.sha256,
+                "format": d.format,
+                "reader_version": d.reader_version,
                 "encoding": d.encoding,
                 "title": d.title,
-                "language": languages.get(d.sha256) or detect(d.text),
+                "language": languages.get(d.key) or detect(d.text),
                 "chars": len(d.text),
+                "pages": len(d.pages),
+                "scanned_pages": list(d.scanned_pages),
+                "warnings": list(d.warnings),
                 "passages": counts.get(d.path, 0),
             }
             for d in docs
         },
-        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+        "skipped": [_skipped(s) for s in skipped],
         "versions": versions(),
     }
+
+
+def _skipped(s: Skipped) -> dict[str, Any]:
+    """A skipped file's entry; with its ``ReadKey`` when its reader refused the bytes, so the
+    next build need not read them again to give the same reason."""
+    entry: dict[str, Any] = {"path": s.path, "reason": s.reason}
+    if s.key is not None:
+        entry.update(zip(("sha256", "format", "reader_version"), s.key, strict=True))
+    return entry
 
 
 def validate_manifest(manifest: object) -> dict[str, Any]:

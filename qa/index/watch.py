@@ -9,6 +9,8 @@ folder is watched with watchfiles (inotify on Linux, polling where events do not
 A build that fails (an emptied folder, a full disk, another ``qa index`` holding the lock)
 is logged and the service goes on answering from the index it has; the next change tries
 again. Only changed files are embedded (``build_index`` reuses vectors by content hash).
+Skipped files and files with warnings (scanned pages, mixed encodings) are logged as
+warnings, each named, when they first appear.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from qa.config import Settings
 from qa.index import BuildReport, IndexBusy, IndexProblem, build_index
+from qa.sources import shown
 from qa.types import Embedder
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ class SourceWatcher:
         self.last_report: BuildReport | None = None
         self.last_error: str | None = None
         self.builds = 0
+        self._named: set[tuple[str, str]] = set()  # (path, problem) logged already
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -66,6 +70,7 @@ class SourceWatcher:
             log.error("re-index failed, still serving the previous index: %s", exc)
             return None
         self.last_report, self.last_error = report, None
+        self._name_problems(report)
         if report.changed:
             self.builds += 1
             log.info(
@@ -78,6 +83,15 @@ class SourceWatcher:
             )
             self.on_built()
         return report
+
+    def _name_problems(self, report: BuildReport) -> None:
+        """Log each skipped file and each file warning, named, once: again only when it
+        comes back after a build without it (every build rescans every file)."""
+        problems = {(s.path, f"skipped: {s.reason}") for s in report.skipped}
+        problems.update(report.warnings)
+        for path, problem in sorted(problems - self._named):
+            log.warning("%s: %s", shown(path), problem)
+        self._named = problems
 
     def _run(self) -> None:
         from watchfiles import Change, DefaultFilter, watch

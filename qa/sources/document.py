@@ -1,9 +1,10 @@
 """What a format reader gives back: the indexed text with its pages, headings and warnings.
 
-Every reader (``pdf``, ``docx``, ``odt``, ``html``, ``markdown``) exposes
-``read(data: bytes, name: str) -> Extracted`` and raises :class:`UnreadableFile` with a short
-reason when the file cannot be read. ``Extracted.text`` is final: citations are offsets into
-exactly this string, and ``pages``/``headings`` are offsets into it too.
+Every reader (``text``, ``pdf``, ``docx``, ``odt``, ``html``, ``markdown``; which one reads a
+file is ``qa.sources.registry``'s choice) exposes ``read(data: bytes, name: str) -> Extracted``
+and raises :class:`UnreadableFile` with a short reason when the file cannot be read.
+``Extracted.text`` is final: citations are offsets into exactly this string, and
+``pages``/``headings`` are offsets into it too.
 
 ``TextBuilder`` is how the structured readers assemble that text: blocks separated by a blank
 line, table rows one per line with cells joined by `` | ``, headings recorded where their text
@@ -13,27 +14,9 @@ starts.
 from __future__ import annotations
 
 import bisect
-import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
-#: Bump a format's number whenever its reader's output changes: the manifest records it, so
-#: exactly the files that reader produced are read again.
-READER_VERSIONS: dict[str, int] = {"pdf": 1, "docx": 1, "odt": 1, "html": 1, "md": 1, "txt": 1}
-
-#: Format by lower-case file name suffix.
-FORMAT_BY_SUFFIX: dict[str, str] = {
-    ".pdf": "pdf",
-    ".docx": "docx",
-    ".odt": "odt",
-    ".html": "html",
-    ".htm": "html",
-    ".md": "md",
-    ".markdown": "md",
-    ".txt": "txt",
-}
-#: Module (under ``qa.sources``) of each format's reader; imported only when needed.
-_MODULES = {"pdf": "pdf", "docx": "docx", "odt": "odt", "html": "html", "md": "markdown"}
 #: Between two blocks (paragraphs, headings, tables) and between two PDF pages.
 BLOCK_SEP = "\n\n"
 #: Between the cells of one table row: cells stay apart, a row stays one line.
@@ -61,35 +44,13 @@ class Extracted:
     headings: list[Heading] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     scanned_pages: list[int] = field(default_factory=list)  # 1-based pages with no text layer
+    encoding: str = ""  # "utf-8", "cp1252"... for text formats; the format name for the others
+
+    def __post_init__(self) -> None:
+        self.encoding = self.encoding or self.format
 
 
-def format_of(name: str) -> str | None:
-    """The format of a file by its name's suffix, None for a suffix no reader takes."""
-    return FORMAT_BY_SUFFIX.get(PurePosixPath(name).suffix.lower())
-
-
-def read_document(data: bytes, name: str) -> Extracted:
-    """Read ``data`` with the reader of ``name``'s format (plain text when none fits)."""
-    fmt = format_of(name) or "txt"
-    if fmt == "txt":
-        return _read_text(data)
-    module = importlib.import_module(f"qa.sources.{_MODULES[fmt]}")
-    result: Extracted = module.read(data, name)
-    return result
-
-
-def _read_text(data: bytes) -> Extracted:
-    """Plain text, decoded as ``qa.sources.text`` always has."""
-    from qa.sources.text import decode
-
-    try:
-        text, _encoding = decode(data)
-    except ValueError as exc:
-        raise UnreadableFile(str(exc)) from exc
-    return Extracted(text=text, format="txt")
-
-
-def page_span(pages: list[int], start: int, end: int) -> tuple[int | None, int | None]:
+def page_span(pages: Sequence[int], start: int, end: int) -> tuple[int | None, int | None]:
     """The 1-based first and last page of the passage ``text[start:end]``; (None, None) when
     the format has no pages."""
     if not pages:
@@ -99,7 +60,7 @@ def page_span(pages: list[int], start: int, end: int) -> tuple[int | None, int |
     return max(first, 1), max(last, 1)
 
 
-def section_at(headings: list[Heading], offset: int) -> str:
+def section_at(headings: Sequence[Heading], offset: int) -> str:
     """The heading path above ``offset`` ("Kulturmeldingen › Kulturskolen"), "" if none."""
     path: list[Heading] = []
     for heading in headings:

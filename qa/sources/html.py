@@ -86,18 +86,19 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", r
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
-def _decode(data: bytes) -> str:
-    """The page as text: its BOM, else its <meta charset>, else UTF-8, else detected."""
+def _decode(data: bytes) -> tuple[str, str]:
+    """The page as text, and its encoding: its BOM's, else its <meta charset>, else UTF-8,
+    else detected."""
     declared = bom_encoding(data)
     match = _META_CHARSET.search(data[:4096])
     for encoding in (declared, match.group(1).decode("ascii") if match else None):
         if encoding:
             try:
-                return data.decode(encoding)
+                return data.decode(encoding), encoding
             except (LookupError, UnicodeDecodeError):
                 pass
     try:
-        return decode(data)[0]
+        return decode(data)
     except ValueError as exc:
         raise UnreadableFile(f"HTML page in no known encoding ({exc})") from exc
 
@@ -200,7 +201,8 @@ def _cell_text(cell: Any) -> str:
 
 def read(data: bytes, name: str) -> Extracted:
     """The main text of a web page, with its headings and title."""
-    text = _XML_DECL.sub("", _decode(data))
+    page, encoding = _decode(data)
+    text = _XML_DECL.sub("", page)
     if not text.strip():
         raise UnreadableFile("empty HTML page")
     try:
@@ -218,4 +220,4 @@ def read(data: bytes, name: str) -> Extracted:
     titles = root.xpath("//title")
     title = clean_inline(titles[0].text_content()) if titles else ""
     h1 = next((h.text for h in out.headings if h.level == 1), None)
-    return Extracted(out.text, "html", title or h1, headings=out.headings)
+    return Extracted(out.text, "html", title or h1, headings=out.headings, encoding=encoding)

@@ -5,8 +5,9 @@ the build: the file is named with the reason ("timed out after 30 s", "ran out o
 (limit 1024 MB)", "reader crashed (signal 11)") and the other files go on. Workers are
 started with "spawn" (forking a process that holds threads is unsafe) and each reads many
 files, one at a time, so starting them costs little and a dead worker loses only the file it
-was reading: that file gets the reason, a fresh worker takes the rest. Files whose format
-needs no parser (plain text, Markdown) are read in this process.
+was reading: that file gets the reason, a fresh worker takes the rest. Files whose reader
+is not ``isolated`` (plain text, Markdown: no parser of binary formats) are read in this
+process.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from qa.sources.document import Extracted, UnreadableFile, format_of, read_document
+from qa.sources.document import Extracted, UnreadableFile
+from qa.sources.registry import read_document, reader_for
 
 Reader = Callable[[bytes, str], Extracted]
-#: Formats read in a worker process; the others are read where they are asked for.
-ISOLATED_FORMATS = {"pdf", "docx", "odt", "html"}
 #: A worker is replaced after this many files, so that memory a parser leaks is returned.
 FILES_PER_WORKER = 200
 #: Workers that die before reading anything (a broken installation): then every file left
@@ -192,7 +192,7 @@ def extract_many(
     results: dict[str, Extracted | str] = {}
     pending: list[tuple[str, bytes | Path]] = []
     for name, source in jobs:
-        if reader is read_document and format_of(name) not in ISOLATED_FORMATS:
+        if reader is read_document and not reader_for(name).isolated:
             results[name] = _read_one(reader, name, source, memory_mb)
         else:
             pending.append((name, source))

@@ -12,8 +12,8 @@ import re
 
 from markdown_it import MarkdownIt
 
-from qa.sources.document import Extracted, Heading, UnreadableFile, clean_inline
-from qa.sources.text import bom_encoding, decode, looks_binary
+from qa.sources.document import Extracted, Heading, clean_inline
+from qa.sources.text import read_text
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
@@ -63,14 +63,10 @@ def find_headings(text: str) -> list[Heading]:
 
 def read(data: bytes, name: str) -> Extracted:
     """A Markdown file: its text unchanged, its headings and title."""
-    if not bom_encoding(data) and looks_binary(data[:8192]):
-        raise UnreadableFile("binary file")
-    try:
-        text, _encoding = decode(data)
-    except ValueError as exc:
-        raise UnreadableFile(str(exc)) from exc
-    headings = find_headings(text)
-    _, title = _front_matter(text)
-    top = next((h.text for h in headings if h.level == 1), None)
-    first = headings[0].text if headings else None
-    return Extracted(text, "md", title or top or first, headings=headings)
+    doc = read_text(data, "md")
+    doc.headings = find_headings(doc.text)
+    _, title = _front_matter(doc.text)
+    top = next((h.text for h in doc.headings if h.level == 1), None)
+    first = doc.headings[0].text if doc.headings else None
+    doc.title = title or top or first
+    return doc

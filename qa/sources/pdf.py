@@ -147,5 +147,7 @@ def read(data: bytes, name: str) -> Extracted:
         headings = _headings(pdf, text, starts)
     finally:
         pdf.close()
-    warnings = [f"page {n} has no text layer (scanned?)" for n in scanned]
+    pages = ", ".join(map(str, scanned))
+    have = f"pages {pages} have" if len(scanned) > 1 else f"page {pages} has"
+    warnings = [f"{have} no text layer (scanned?): not searchable"] if scanned else []
     return Extracted(text, "pdf", title, starts, headings, warnings, scanned)

@@ -68,7 +68,12 @@ const MESSAGES = {
     (a, b) => (a === b ? `linje ${a}` : `linje ${a}–${b}`),
     (a, b) => (a === b ? `line ${a}` : `lines ${a}–${b}`),
   ],
+  pages: [
+    (a, b) => (a === b ? `s. ${a}` : `s. ${a}–${b}`),
+    (a, b) => (a === b ? `p. ${a}` : `pp. ${a}–${b}`),
+  ],
   open: ["Åpne kilden", "Open the source"],
+  original: ["Åpne originalen", "Open the original"],
   shortcut: ["Trykk / for å søke", "Press / to search"],
   clear: ["Tøm søket", "Clear the search"],
   source: ["Kilde", "Source"],
@@ -250,6 +255,14 @@ function encodePath(path) {
   return String(path).split("/").map(encodeURIComponent).join("/");
 }
 
+/** [first, last] page of a result, or null where its format has no pages. */
+function pageRange(r) {
+  const first = Number(r.page_start);
+  if (!Number.isInteger(first) || first < 1) return null;
+  const last = Number(r.page_end);
+  return [first, Number.isInteger(last) && last >= first ? last : first];
+}
+
 // The theme both elements share: CSS custom properties a page may set, and a reset of
 // everything the page could make them inherit (colour, font, spacing, case...).
 const THEME = `
@@ -421,10 +434,14 @@ mark {
   box-decoration-break: clone;
   -webkit-box-decoration-break: clone;
 }
+.section {
+  display: block;
+  margin: -.1em 0 .25em;
+  font-size: .8125em;
+  color: var(--_muted);
+}
 a.cite {
-  display: inline-flex;
-  align-items: baseline;
-  gap: .35em;
+  display: inline;
   font-size: .8125em;
   color: var(--_accent);
   text-decoration: none;
@@ -436,7 +453,7 @@ a.cite .file, a.cite .lines {
   text-underline-offset: 2px;
 }
 a.cite:hover .file, a.cite:hover .lines { text-decoration-thickness: 2px; }
-a.cite .sep { color: var(--_muted); }
+a.cite .sep { color: var(--_muted); white-space: pre; }
 @media (hover: none) { kbd { display: none; } }
 @media (max-width: 30rem) {
   [role="option"] { padding: .65em .75em .7em; }
@@ -803,6 +820,8 @@ export class QaSearch extends HTMLElement {
     url.searchParams.set("source", r.source);
     url.searchParams.set("start", String(r.start));
     url.searchParams.set("end", String(r.end));
+    const pages = pageRange(r);
+    if (pages) url.searchParams.set("page", String(pages[0]));
     if (this.language === "en") url.searchParams.set("lang", "en");
     if (this._version) url.searchParams.set("v", this._version);
     const key = this.getAttribute("api-key");
@@ -836,6 +855,8 @@ export class QaSearch extends HTMLElement {
     const options = this._results.map((r, i) => {
       const source = String(r.source ?? "");
       const title = String(r.title || "").trim() || fileName(source);
+      const section = String(r.section || "").trim();
+      const pages = pageRange(r);
       const { text, spans } = excerpt(String(r.text ?? ""), terms);
       const p = h("span", { class: "text", part: "text" });
       appendHighlighted(p, text, spans);
@@ -852,8 +873,9 @@ export class QaSearch extends HTMLElement {
           title: `${L.open}: ${source}`,
         },
         h("span", { class: "file" }, fileName(source)),
-        h("span", { class: "sep", "aria-hidden": "true" }, "·"),
-        h("span", { class: "lines" }, L.lines(Number(r.line_start), Number(r.line_end)))
+        // "rapport.pdf, s. 3" where the format has pages, "notat.txt · linje 4" where not
+        h("span", { class: "sep", "aria-hidden": pages ? null : "true" }, pages ? ", " : " · "),
+        h("span", { class: "lines" }, pages ? L.pages(...pages) : L.lines(Number(r.line_start), Number(r.line_end)))
       );
       return h(
         "li",
@@ -868,6 +890,7 @@ export class QaSearch extends HTMLElement {
           "data-end": r.end,
         },
         h("span", { class: "title", part: "title" }, title),
+        section ? h("span", { class: "section", part: "section" }, section) : null,
         p,
         cite
       );
@@ -952,6 +975,8 @@ h1 { margin: 0 0 .35em; font-size: 1.5em; line-height: 1.25; font-weight: 650; }
   display: flex; flex-wrap: wrap; align-items: center; gap: .35em .9em;
   margin: 0; color: var(--_muted); font-size: .875em;
 }
+.meta .error-inline { color: var(--_error); }
+.meta a.original { color: var(--_accent); font-weight: 600; text-underline-offset: 2px; }
 .meta .path { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: var(--_fg); }
 button {
   all: unset;
@@ -1001,7 +1026,7 @@ mark:focus { outline: none; }
  */
 export class QaSource extends HTMLElement {
   static get observedAttributes() {
-    return ["source", "start", "end", "endpoint", "lang", "api-key"];
+    return ["source", "start", "end", "page", "endpoint", "lang", "api-key"];
   }
 
   constructor() {
@@ -1031,6 +1056,7 @@ export class QaSource extends HTMLElement {
         source: this.getAttribute("source"),
         start: this.getAttribute("start"),
         end: this.getAttribute("end"),
+        page: this.getAttribute("page"),
         lang: this.getAttribute("lang") || "",
         version: this.getAttribute("version") || "",
         key: this.getAttribute("api-key") || "",
@@ -1060,6 +1086,7 @@ export class QaSource extends HTMLElement {
       source: q.get("source"),
       start: q.get("start"),
       end: q.get("end"),
+      page: q.get("page"),
       lang: this.getAttribute("lang") || q.get("lang") || "",
       version: q.get("v") || "",
       key: this._key || this.getAttribute("api-key") || "",
@@ -1158,6 +1185,7 @@ export class QaSource extends HTMLElement {
       pre.textContent = text;
       meta.append(h("span", {}, L.chars(cpLength)));
     }
+    meta.append(this._originalLink(L, p, path, body.format));
     const header = h(
       "header",
       { part: "header" },
@@ -1175,6 +1203,46 @@ export class QaSource extends HTMLElement {
     if (p.fromUrl) document.title = `${title} – ${L.source}`;
     if (mark) requestAnimationFrame(() => this._reveal(mark, "auto"));
     this.dispatchEvent(new CustomEvent("qa-source-loaded", { detail: { path, start, end }, bubbles: true, composed: true }));
+  }
+
+  /**
+   * "Åpne originalen": the indexed file itself, a PDF at the passage's page (#page=N). With
+   * an API key a link cannot carry the header, so the file is fetched and handed over as a
+   * blob: a PDF opens in the browser's viewer, anything else is only ever downloaded (a blob
+   * shares this page's origin, so it must never be rendered as a document here).
+   */
+  _originalLink(L, p, path, format) {
+    const pdf = format === "pdf";
+    const page = /^\d+$/.test(String(p.page ?? "")) ? parseInt(p.page, 10) : 0;
+    const fragment = pdf && page > 0 ? `#page=${page}` : "";
+    const url = `${this.endpoint}/sources/${encodePath(path)}/original`;
+    const link = h("a", { class: "original", part: "original", href: url + fragment, target: "_blank", rel: "noopener noreferrer" }, L.original);
+    if (!p.key) return link;
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      try {
+        const response = await fetch(url, { headers: { "X-API-Key": keyHeader(p.key) }, credentials: "omit" });
+        if (!response.ok) {
+          const body = await response.json().catch(() => null);
+          const message = body && body.error && body.error.message;
+          throw new Error(typeof message === "string" ? message : `HTTP ${response.status}`);
+        }
+        const bytes = await response.blob();
+        const blob = new Blob([bytes], { type: pdf ? "application/pdf" : "application/octet-stream" });
+        const href = URL.createObjectURL(blob);
+        setTimeout(() => URL.revokeObjectURL(href), 60_000);
+        if (pdf) {
+          window.open(href + fragment, "_blank", "noopener");
+        } else {
+          const save = h("a", { href, download: fileName(path) });
+          save.click();
+        }
+      } catch (e) {
+        const why = e instanceof TypeError ? L.network : String(e.message);
+        link.replaceWith(h("span", { class: "error-inline", role: "alert" }, `${L.error}: ${why}`));
+      }
+    });
+    return link;
   }
 
   _reveal(mark, behavior) {

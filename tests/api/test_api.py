@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,10 @@ def test_search_post_shape_and_citations(client: TestClient) -> None:
     first = body["results"][0]
     assert set(first) == {
         "rank", "score", "text", "source", "start", "end", "line_start", "line_end", "title",
+        "page_start", "page_end", "section",
     }  # fmt: skip
     assert first["source"] == "veg.txt"
+    assert (first["page_start"], first["page_end"], first["section"]) == (None, None, "")
     assert_citations(client, body)
 
 
@@ -154,6 +157,7 @@ def test_sources_list(client: TestClient) -> None:
     assert set(paths) == {"kultur.txt", "veg.txt", "sub/helse.txt", "okonomi.txt"}
     assert paths["okonomi.txt"]["encoding"] != "utf-8"
     assert all(s["passages"] >= 1 and s["chars"] > 0 and s["title"] for s in body["sources"])
+    assert all((s["format"], s["pages"]) == ("txt", 0) for s in body["sources"])
 
 
 def test_source_text_plain_and_json(client: TestClient) -> None:
@@ -163,6 +167,7 @@ def test_source_text_plain_and_json(client: TestClient) -> None:
     assert r.headers["x-index-version"]
     j = client.get("/sources/sub/helse.txt", params={"format": "json"}).json()
     assert j["text"] == r.text and j["chars"] == len(r.text) and j["title"] == "Helse og omsorg"
+    assert j["format"] == "txt"
     latin = client.get("/sources/okonomi.txt")
     assert "særavgift" in latin.text
 
@@ -221,6 +226,12 @@ def test_openapi_and_docs(client: TestClient, settings: Settings) -> None:
     assert "/limits" in spec["paths"]
     assert req["examples"] and spec["components"]["schemas"]["SearchResponse"]["examples"]
     assert {"/search", "/health", "/sources", "/sources/{path}"} <= set(spec["paths"])
+    original = spec["paths"]["/sources/{path}/original"]["get"]
+    assert {"application/pdf", "text/html"} <= set(original["responses"]["200"]["content"])
+    assert {"401", "404", "409", "429"} <= set(original["responses"])
+    assert [p["name"] for p in original["parameters"]] == ["path", "version"]
+    item = spec["components"]["schemas"]["ResultItem"]["properties"]
+    assert {"page_start", "page_end", "section"} <= set(item) and item["section"]["description"]
     assert "422" in spec["paths"]["/search"]["post"]["responses"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
@@ -318,3 +329,16 @@ def test_run_server_subprocess(tiny_index: Path, settings: Settings, tmp_path: P
         assert server.process.wait(timeout=20) == 0, server.output()
     finally:
         server.stop()
+
+
+def test_merged_results_keep_pages_and_section(retriever: Any) -> None:
+    """Overlapping passages merged into one result: the pages of all, the best's section."""
+    rows = [i for i, p in enumerate(retriever.passages) if p.source == "veg.txt"][:2]
+    for n, i in enumerate(rows):
+        p = retriever.passages[i]
+        retriever.passages[i] = replace(p, page_start=n + 2, page_end=n + 2, section=f"Del {n}")
+    a, b = (retriever.passages[i] for i in rows)
+    merged = retriever._span(list(reversed(rows)), a.start, b.end)
+    assert merged.text == retriever.source_text("veg.txt")[a.start : b.end]
+    assert (merged.page_start, merged.page_end, merged.section) == (2, 3, "Del 1")
+    assert merged.title == a.title

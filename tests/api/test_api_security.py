@@ -45,6 +45,7 @@ def client(tiny_index: Path, settings: Settings, fake_embedder: Any) -> Iterator
 )
 def test_path_traversal_rejected(client: TestClient, target: str) -> None:
     assert_error(client.get(target), 400, "invalid_path")
+    assert_error(client.get(f"{target}/original"), 400, "invalid_path")
 
 
 def test_symlink_outside_sources_is_never_served(
@@ -74,7 +75,9 @@ def keyed(tiny_index: Path, settings: Settings, fake_embedder: Any) -> Iterator[
         yield c
 
 
-@pytest.mark.parametrize("path", ["/search?q=veg", "/sources", "/sources/veg.txt"])
+@pytest.mark.parametrize(
+    "path", ["/search?q=veg", "/sources", "/sources/veg.txt", "/sources/veg.txt/original"]
+)
 def test_api_key_required(keyed: TestClient, path: str) -> None:
     err = assert_error(keyed.get(path), 401, "unauthorized")
     assert "API key" in err["message"]

@@ -52,6 +52,22 @@ def test_index_exit_3_when_files_are_skipped(tmp_path: Path, tiny_sources: Path)
     assert "4 sources" in r.stderr and "2 skipped" in r.stderr
 
 
+def test_index_escapes_names_and_counts_formats(tmp_path: Path, tiny_sources: Path) -> None:
+    """D2: names were printed raw: one could forge an "index updated" line or carry a
+    terminal escape sequence (OSC) into the log."""
+    (tiny_sources / "x\nindex updated: 99 sources.txt").write_text("Tekst.", encoding="utf-8")
+    (tiny_sources / "osc\x1b]0;pwned\x07.txt").write_text("Tekst.", encoding="utf-8")
+    (tiny_sources / "notat.md").write_text("# Notat\n\nKommunen har ansvar.", encoding="utf-8")
+    r = qa(tmp_path, "index", "--sources", str(tiny_sources), "--index", str(tmp_path / "i"))
+    assert r.returncode == 3, r.stderr
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr
+    assert not any(line.startswith("index updated: 99") for line in r.stderr.splitlines())
+    reason = "file name holds a control character (rename the file)"
+    assert f"warning: skipped x\\nindex updated: 99 sources.txt: {reason}" in r.stderr
+    assert f"warning: skipped osc\\x1b]0;pwned\\x07.txt: {reason}" in r.stderr
+    assert "indexed: 4 txt, 1 md" in r.stderr and "5 sources" in r.stderr
+
+
 def test_settings_come_from_the_environment(tmp_path: Path, tiny_sources: Path) -> None:
     r = qa(tmp_path, "index", QA_SOURCES_DIR=str(tiny_sources), QA_INDEX_DIR=str(tmp_path / "x"))
     assert r.returncode == 0, r.stderr

@@ -19,10 +19,10 @@ ready_at = time.monotonic() + float(sys.argv[2])
 class Health(BaseHTTPRequestHandler):
     def do_GET(self):
         status = 200 if time.monotonic() >= ready_at else 503
+        print("health", status, flush=True)  # before answering: the test stops us after a 200
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
-        print("health", status, flush=True)
     def log_message(self, *args):
         pass
 HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -130,3 +131,25 @@ def test_real_server_with_watch_serves_an_edit(tmp_path: Path) -> None:
         source = httpx.get(f"{server.url}/sources/{hit['source']}", timeout=10).text
         assert source[hit["start"] : hit["end"]] == hit["text"]
         assert hit["source"] == target.name
+
+
+def test_skipped_files_are_logged_by_name_once(
+    settings: Settings, tiny_index: Path, fake_embedder, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    """D4: with --watch, skipped files were never named in the log."""
+    src = Path(settings.sources_dir)
+    (src / "tom.txt").write_bytes(b"")
+    (src / "farge\x1b[31m.txt").write_text("Kommunen brøyter.", encoding="utf-8")
+    watcher = SourceWatcher(settings, fake_embedder, lambda: None)
+    with caplog.at_level(logging.WARNING, logger="qa.index.watch"):
+        watcher.rebuild()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "farge\\x1b[31m.txt: skipped: file name holds a control character (rename the file)",
+        "tom.txt: skipped: empty file",
+    ]
+    caplog.clear()
+    (src / "veg.txt").write_text("Nye regler for vegene.", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="qa.index.watch"):
+        watcher.rebuild()  # the same files skipped again: not repeated at every change
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]

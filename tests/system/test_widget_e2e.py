@@ -4,7 +4,7 @@ A real `qa serve` (the CLI, as a subprocess, with the real model) serves a copy 
 documents plus a hostile file; pages on two other localhost origins embed the widget, one of
 them allowed by QA_CORS_ORIGINS. Playwright (sync API) drives the system Chromium.
 
-Run: pytest tests/test_widget_e2e.py  (about a minute or two; the first run converts the model)
+Run: pytest tests/system/test_widget_e2e.py  (a minute or two; the first run converts the model)
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from tests.support.browser import (
     make_sources,
     run_qa_server,
 )
+from tests.support.documents import PAGE_PHRASES, SOFFICE
+from tests.support.formats import PDF, report_pdf
 from tests.support.server import Server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +71,8 @@ def api(tmp_path_factory: pytest.TempPathFactory, sites: Sites) -> Iterator[Serv
     allowed, denied = sites
     work = tmp_path_factory.mktemp("widget-e2e")
     sources = make_sources(work / "sources", ROOT / "sources")
+    if SOFFICE:  # a PDF, for page citations (one LibreOffice run)
+        report_pdf(sources / PDF, work / "pdf")
     with run_qa_server(work, sources, cors_origins=[allowed.origin]) as server:
         allowed.pages["/"] = embedding_page(server.url, "Tillatt intranett")
         allowed.pages["/en"] = embedding_page(server.url, "Allowed intranet", 'lang="en" k="3"')
@@ -333,12 +337,16 @@ def test_hostile_source_renders_as_text(api: Server, context: BrowserContext, pa
     pre = view.locator("qa-source pre")
     expect(pre).to_contain_text("<script>window.__pwned=1</script>")
     expect(view.locator("qa-source h1")).to_have_text(HOSTILE_TITLE)
-    elements = "script, img, b, a"
+    elements = "script, img, b, a:not(.original)"  # only the viewer's own link to the file
     assert (
         view.evaluate(
             f"document.querySelector('qa-source').shadowRoot.querySelectorAll('{elements}').length"
         )
         == 0
+    )
+    original = view.locator("qa-source a.original").get_attribute("href") or ""
+    assert (
+        original == f"{api.url}/sources/usikker/fiendtlig%20fil%20%C3%A6%C3%B8%C3%A5.txt/original"
     )
     view.wait_for_timeout(300)
     not_pwned(view)
@@ -414,6 +422,12 @@ def test_api_key(tmp_path: Path, context: BrowserContext, page: Page, sites: Sit
         assert "key" not in view.url  # wiped from the address bar
         view.reload()  # the tab keeps the key
         expect(view.locator("qa-source mark#passage")).to_be_visible()
+        # A link cannot send the key: the view fetches the original with it, as a download.
+        with view.expect_download() as download:
+            view.locator("qa-source a.original").click()
+        source = cited(options(page).first)[0]
+        assert Path(download.value.path()).read_bytes() == (sources / source).read_bytes()
+        assert download.value.suggested_filename == source.rsplit("/", 1)[-1]
 
 
 def test_api_error_message_is_shown(api: Server, page: Page) -> None:
@@ -565,3 +579,23 @@ def test_screenshot_for_the_docs(api: Server, browser: Browser, sites: Sites) ->
         assert re.search(r"\d+ treff", page.locator("qa-search [role=status]").text_content() or "")
     finally:
         ctx.close()
+
+
+@pytest.mark.skipif(not SOFFICE, reason="needs LibreOffice (soffice) to make the PDF")
+def test_pdf_citation_names_the_page(api: Server, context: BrowserContext, page: Page) -> None:
+    """«kulturmelding.pdf, s. N» with the API's page, and the view links the original there."""
+    question = "Hvor mange utlån hadde biblioteket i fjor?"
+    hit = next(r for r in api_search(api, question) if r["source"] == PDF)
+    assert PAGE_PHRASES[1] in " ".join(hit["text"].split())
+    page.goto(api.url + "/")
+    ask(page, question)
+    option = page.locator(f'qa-search [role=option][data-source="{PDF}"]').first
+    first, last = hit["page_start"], hit["page_end"]
+    label = f"s. {first}" if first == last else f"s. {first}–{last}"
+    expect(option.locator("a.cite")).to_have_text(f"kulturmelding.pdf, {label}")
+    view = follow_citation(context, page, int(option.get_attribute("data-index") or -1))
+    assert parse_qs(urlsplit(view.url).query)["page"] == [str(first)]
+    original = view.locator("qa-source a.original")
+    expect(original).to_have_text("Åpne originalen")
+    href = original.get_attribute("href") or ""
+    assert href.endswith(f"/sources/rapporter/kulturmelding.pdf/original#page={first}")

@@ -21,9 +21,9 @@ from qa.sources.document import (
     TextBuilder,
     UnreadableFile,
     page_span,
-    read_document,
     section_at,
 )
+from qa.sources.registry import read_document
 from tests.support.documents import HEADER, PAGE_PHRASES, TABLE, TITLE, report_docx
 
 

@@ -22,12 +22,9 @@ from tests.support.documents import (
     SOFT_HYPHEN_WORD,
     TABLE,
     TITLE,
-    convert,
-    encrypted_pdf_filter,
     pdftotext_page,
-    report_docx,
-    scanned_docx,
 )
+from tests.support.office import office_documents
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("soffice") and shutil.which("pdftotext")),
@@ -37,22 +34,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="session")
 def office(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """report.pdf/.odt, scan.pdf (a picture only), mixed.pdf (text, then a scanned page),
-    locked.pdf (needs a password)."""
-    root = tmp_path_factory.mktemp("office")
-    profile = root / "profile"
-    report = report_docx(root / "report.docx")
-    scan, mixed = scanned_docx(root / "scan.docx", False), scanned_docx(root / "mixed.docx", True)
-    report_pdf, scan_pdf, mixed_pdf = convert([report, scan, mixed], "pdf", root / "pdf", profile)
-    (report_odt,) = convert([report], "odt", root / "odt", profile)
-    (locked,) = convert([mixed], encrypted_pdf_filter("hemmelig"), root / "locked", profile)
-    return {
-        "report.pdf": report_pdf,
-        "report.odt": report_odt,
-        "scan.pdf": scan_pdf,
-        "mixed.pdf": mixed_pdf,
-        "locked.pdf": locked,
-    }
+    return office_documents(tmp_path_factory.mktemp("office"))
 
 
 def test_pdf_pages_match_pdftotext(office: dict[str, Path]) -> None:
@@ -93,7 +75,7 @@ def test_pdf_ligatures_soft_hyphens_and_sections(office: dict[str, Path]) -> Non
 def test_pdf_scanned_pages_are_flagged(office: dict[str, Path]) -> None:
     mixed = pdf.read(office["mixed.pdf"].read_bytes(), "mixed.pdf")
     assert mixed.scanned_pages == [2] and len(mixed.pages) == 2
-    assert mixed.warnings == ["page 2 has no text layer (scanned?)"]
+    assert mixed.warnings == ["page 2 has no text layer (scanned?): not searchable"]
     assert "kommunestyret" in mixed.text
     with pytest.raises(UnreadableFile, match=r"no text layer .*scanned PDF"):
         pdf.read(office["scan.pdf"].read_bytes(), "scan.pdf")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 from bench.common import Context, median, timed
@@ -67,7 +68,7 @@ def run(ctx: Context, repeats: int = 2) -> dict:
         plain_scans.append(timed(lambda: scan_sources(plain, s.max_file_bytes))[0])
         target = ctx.workdir / f"reading-index-{r}"
         settings = ctx.settings(sources_dir=folder, index_dir=target)
-        secs, report = timed(lambda st=settings: build_index(st, ctx.embedder, progress=False))
+        secs, report = timed(partial(build_index, settings, ctx.embedder, progress=False))
         builds.append(secs)
         passages = report.passages
     share = median(scans) / median(builds)

@@ -102,12 +102,26 @@ def _peer(r: dict) -> list[tuple[str, str, str, str]]:
     ]  # fmt: skip
 
 
+def _access(r: dict) -> list[tuple[str, str, str, str]]:
+    hidden = f"{r['files'] - r['visible_files']} of {r['files']} files hidden"
+    return [
+        ("access", f"search median, {hidden} + a filter / unrestricted",
+         f"{r['restricted_median_ms']} / {r['search_median_ms']} ms = {r['ratio']} x",
+         f"<= 1.2 x: {_ok(r['ratio'] <= 1.2)}"),
+        ("access", "same, with the query embedded (end to end)",
+         f"{r['end_to_end_restricted_median_ms']} / {r['end_to_end_median_ms']} ms", ""),
+        ("access", "changed rules: rebuild (passages embedded)",
+         f"{r['rules_rebuild_s']} s ({r['rules_rebuild_embedded']})", "0 embedded"),
+    ]  # fmt: skip
+
+
 SECTIONS = {
     "indexing": _indexing,
     "reading": _reading,
     "querying": _querying,
     "scale": _scale,
     "peer": _peer,
+    "access": _access,
 }
 
 

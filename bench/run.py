@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # `python bench/run.py` as well as `python -m ben
 
 from bench.common import ROOT, Context, load, machine, workdir
 
-PARTS = ("indexing", "reading", "querying", "peer", "scale")
+PARTS = ("indexing", "reading", "querying", "peer", "scale", "access")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -76,6 +76,10 @@ def _run_part(name: str, ctx: Context, args: argparse.Namespace) -> dict:
         from bench import peer
 
         return peer.run(ctx)
+    if name == "access":
+        from bench import access
+
+        return access.run(ctx)
     from bench import scale
 
     sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None

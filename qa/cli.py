@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from qa.access.options import access_options, caller_and_filters
 from qa.cli_context import CliContext, embedder_or_fail, fail, k_or_fail, settings_or_fail
 
 if TYPE_CHECKING:
@@ -96,6 +97,13 @@ def _summary(report: BuildReport, settings: Settings) -> None:
         click.secho(f"warning: {shown(path)}: {warning}", fg="yellow", err=True)
     by_count = sorted(report.formats.items(), key=lambda item: (-item[1], item[0]))
     click.echo("indexed: " + ", ".join(f"{n} {fmt}" for fmt, n in by_count), err=True)
+    if report.unmatched:
+        click.secho(
+            f"warning: files that no rule in {report.access_file} matches (visible to "
+            f"nobody): {report.unmatched}",
+            fg="yellow",
+            err=True,
+        )
     state = "updated" if report.changed else "already up to date"
     click.echo(
         f"index {state}: {report.sources} sources, {report.passages} passages "
@@ -226,18 +234,23 @@ def serve_cmd(
 )
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of text.")
-def ask_cmd(question: str, k: int | None, index_dir: Path | None, as_json: bool) -> None:
-    """Ask a question in the terminal: the best passages, each with its citation."""
+@access_options
+def ask_cmd(
+    question: str, k: int | None, index_dir: Path | None, as_json: bool, **access: Any
+) -> None:
+    """Ask a question in the terminal: the best passages, each with its citation (only of
+    files a caller in ``--groups`` may see and the filters let through, when given)."""
     from qa.index import IndexProblem
     from qa.retriever import Retriever
 
     if not question.strip():
         raise click.UsageError("the question is empty")
+    caller, filters = caller_and_filters(access)
     settings = settings_or_fail(index_dir=index_dir)
     k = k_or_fail(k, settings)
     try:
         retriever = Retriever.load(settings.index_dir, settings, embedder_or_fail(settings))
-        result = retriever.search(question, k)
+        result = retriever.search(question, k, caller, filters)
     except IndexProblem as exc:
         fail(str(exc))
     if as_json:  # the API's own response model: one definition of the wire format

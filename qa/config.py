@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     # --- where things are -------------------------------------------------------------
     sources_dir: Path = Field(Path("sources"), description="Folder of source text files.")
     index_dir: Path = Field(Path("index"), description="Folder the index is written to.")
+    access_file: Path | None = Field(
+        None,
+        description="Access rules (TOML); default: access.toml in the sources folder if any.",
+    )
     cache_dir: Path = Field(
         default_factory=_default_cache,
         description="Cache for the converted model (written once, reused).",
@@ -93,6 +97,22 @@ class Settings(BaseSettings):
         description="Origins allowed to call the API from a browser (comma separated).",
     )
     api_key: SecretStr | None = Field(None, description="When set, required on all but /health.")
+    auth: Literal["none", "header", "keys"] = Field(
+        "none",
+        description="Who is asking: none (everyone anonymous), header (X-QA-User/X-QA-Groups "
+        "from QA_TRUSTED_PROXIES), keys (X-API-Key looked up in QA_KEYS_FILE).",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="IPs/CIDRs whose identity and X-Forwarded-For headers are trusted (commas).",
+    )
+    user_header: str = Field("X-QA-User", min_length=1, description="User name header (header).")
+    groups_header: str = Field(
+        "X-QA-Groups", min_length=1, description="Comma-separated groups header (header)."
+    )
+    keys_file: Path | None = Field(
+        None, description="API keys, one `name: sha256-hex: group,group` a line (keys)."
+    )
     rate_limit: str = Field(
         "1200/minute", description='Requests per client ("1200/minute", "off"; limits syntax).'
     )
@@ -117,6 +137,24 @@ class Settings(BaseSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [p.strip() for p in value.split(",") if p.strip()]
+        if isinstance(value, list):
+            from qa.api.identity import parse_networks
+
+            parse_networks(value)  # a bad entry is refused here, named
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("QA_API_KEY is empty: unset it, or give a key (it would lock all out)")
+        return value
+
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_below_size(cls, value: int, info: ValidationInfo) -> int:
@@ -129,4 +167,18 @@ class Settings(BaseSettings):
     def _default_k_within_max_k(self) -> Settings:
         if self.default_k > self.max_k:
             raise ValueError("default_k must not be larger than max_k")
+        return self
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> Settings:
+        """A mode that could let nobody (or everybody) in by mistake is refused at start."""
+        if self.auth == "header" and not self.trusted_proxies:
+            raise ValueError("QA_AUTH=header needs QA_TRUSTED_PROXIES (the proxy's address)")
+        if self.auth == "keys":
+            if self.keys_file is None and self.api_key is None:
+                raise ValueError("QA_AUTH=keys needs QA_KEYS_FILE (or QA_API_KEY)")
+            if self.keys_file is not None:
+                from qa.api.identity import load_keys
+
+                load_keys(self.keys_file)  # a malformed line is named here
         return self

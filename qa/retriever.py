@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from qa import fusion
+from qa.access import PUBLIC, Caller, Filters, can_see
+from qa.access.rows import RowAccess
 from qa.config import Settings
 from qa.index import IndexProblem, LoadedIndex, current_version, dense, load_index
 from qa.language import detect
@@ -36,6 +38,8 @@ class SourceInfo:
     language: str
     format: str = "txt"
     pages: int = 0
+    groups: tuple[str, ...] = (PUBLIC,)  # who may see it (``qa.access``)
+    modified: str | None = None  # ISO datetime, UTC; None in an index from before filters
 
 
 class Retriever:
@@ -50,6 +54,7 @@ class Retriever:
         self.settings = settings
         langs = Counter(s["language"] for s in index.manifest["sources"].values())
         self.corpus_languages = {lang for lang, _ in langs.most_common(3)}
+        self._access = RowAccess(index.manifest["sources"], [p.source for p in index.passages])
 
     @classmethod
     def load(cls, index_dir: Path, settings: Settings, embedder: Embedder) -> Retriever:
@@ -67,7 +72,23 @@ class Retriever:
     def passages(self) -> list[Passage]:
         return self._index.passages
 
-    def sources(self) -> list[SourceInfo]:
+    def groups_of(self, path: str) -> tuple[str, ...]:
+        return self._access.groups_of(path)
+
+    def can_see(self, path: str, caller: Caller | None) -> bool:
+        """Whether ``path`` is indexed and ``caller`` may see it (None: no check)."""
+        return self._access.can_see(path, caller)
+
+    def visible_sources(self, caller: Caller | None) -> set[str]:
+        return {path for path in self._access.paths if self.can_see(path, caller)}
+
+    def sources(self, caller: Caller | None = None) -> list[SourceInfo]:
+        """The indexed files ``caller`` may see (None: all)."""
+        return [
+            info for info in self._all_sources() if caller is None or can_see(info.groups, caller)
+        ]
+
+    def _all_sources(self) -> list[SourceInfo]:
         return [
             SourceInfo(
                 path,
@@ -78,6 +99,8 @@ class Retriever:
                 s["language"],
                 s.get("format", "txt"),  # indexes built before formats: text
                 s.get("pages", 0),
+                tuple(s.get("groups", [PUBLIC])),
+                s.get("modified"),
             )
             for path, s in sorted(self._index.manifest["sources"].items())
         ]
@@ -86,32 +109,61 @@ class Retriever:
         """The indexed text of a source: what citations' offsets refer to."""
         return self._index.texts.get(path)
 
-    def search(self, query: str, k: int | None = None) -> SearchResult:
-        return self.search_batch([query], k)[0]
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        caller: Caller | None = None,
+        filters: Filters | None = None,
+    ) -> SearchResult:
+        return self.search_batch([query], k, caller, filters)[0]
 
-    def search_batch(self, queries: list[str], k: int | None = None) -> list[SearchResult]:
+    def search_batch(
+        self,
+        queries: list[str],
+        k: int | None = None,
+        caller: Caller | None = None,
+        filters: Filters | None = None,
+    ) -> list[SearchResult]:
         """Answer several queries, embedding them in one batch."""
         if not queries:
             return []
         vectors = self.embedder.embed_queries(list(queries))
-        return [self.search_vector(q, v, k) for q, v in zip(queries, vectors, strict=True)]
+        return [
+            self.search_vector(q, v, k, caller, filters)
+            for q, v in zip(queries, vectors, strict=True)
+        ]
 
-    def search_vector(self, query: str, vector: np.ndarray, k: int | None = None) -> SearchResult:
-        """Answer a query whose embedding is already computed (batched by the caller)."""
+    def search_vector(
+        self,
+        query: str,
+        vector: np.ndarray,
+        k: int | None = None,
+        caller: Caller | None = None,
+        filters: Filters | None = None,
+    ) -> SearchResult:
+        """Answer a query whose embedding is already computed (batched by the caller).
+
+        Only passages of files ``caller`` may see (None: no check) and ``filters`` let
+        through are ranked, inside FAISS and BM25, so ``k`` come back when ``k`` exist."""
         k = k or self.settings.default_k
         s = self.settings
         language = detect(query)
+        limit = self._access.restriction(caller, filters)
+        if limit is not None and limit.allowed.count == 0:
+            return SearchResult(query=query, language=language, hits=[])
         n = max(s.candidates, k * 3)
-        ids, sims = dense.search(self._dense, vector[None, :], n)
+        allowed, weights = (limit.allowed, limit.weights) if limit else (None, None)
+        ids, sims = dense.search(self._dense, vector[None, :], n, allowed)
         dense_ids = [int(i) for i in ids[0] if i >= 0]
         similarity = dict(zip(dense_ids, sims[0].tolist(), strict=False))
         lex = self._lexical
-        lex_ids = [int(i) for i in lex.search(query, n)[0]]
+        lex_ids = [int(i) for i in lex.search(query, n, weights)[0]]
         w_lex = fusion.lexical_weight(
             s.lexical_weight,
             language,
             self.corpus_languages,
-            lex.coverage(query),
+            lex.coverage(query, weights),
             s.foreign_lexical_weight,
         )
         scores = fusion.rrf([dense_ids, lex_ids], [s.dense_weight, w_lex], s.rrf_k)

@@ -119,8 +119,8 @@ def word_file(text: Text, path: Path, running: bool) -> Path:
         footer.text = f"{FOOTER} "
         _page_field(footer)
         normal = document.styles["Normal"]
-        normal.font.size = Pt(15)  # type: ignore[attr-defined]  # a paragraph style
-        normal.paragraph_format.line_spacing = 2.0  # type: ignore[attr-defined]
+        normal.font.size = Pt(15)
+        normal.paragraph_format.line_spacing = 2.0
     document.add_heading(text.title, 1)
     for paragraph in text.paragraphs:
         document.add_paragraph(paragraph)

@@ -22,8 +22,15 @@ from qa import __version__
 from qa.api import originals, routes, static
 from qa.api.errors import install_error_handlers
 from qa.api.guards import CatchAllMiddleware, RequestGuardMiddleware, on_unhandled
+from qa.api.identity import (
+    Identity,
+    TrustedProxyMiddleware,
+    document_key,
+    get_caller,
+    parse_networks,
+)
 from qa.api.ratelimit import RateLimitMiddleware
-from qa.api.security import DOCS_CSP, SecurityHeadersMiddleware, require_api_key
+from qa.api.security import DOCS_CSP, SecurityHeadersMiddleware
 from qa.config import Settings
 from qa.embedding.factory import EmbedderFactory, ModelFactory
 from qa.index import IndexProblem
@@ -37,9 +44,11 @@ DESCRIPTION = """Search Norwegian public-sector documents. Every result is an ex
 
 Errors always have the body `{"error": {"code", "message", "details"}}`.
 
-When the server has an API key (`QA_API_KEY`), `/search` and `/sources` need it in
-`X-API-Key` or `Authorization: Bearer`; `/health`, `/limits`, `/docs`, `/openapi.json` and
-the static `/`, `/view` and `/widget.js` stay open (they carry no indexed data). Requests
+When the server has an API key (`QA_API_KEY`, or `QA_AUTH=keys`), `/search` and
+`/sources` need it in `X-API-Key` or `Authorization: Bearer`; `/health`, `/limits`,
+`/docs`, `/openapi.json` and the static `/`, `/view` and `/widget.js` stay open (they
+carry no indexed data). Search and sources answer only with the files the caller may see
+(`QA_AUTH`, `access.toml`): a hidden file is a 404, like a missing one. Requests
 are limited per client address (`QA_RATE_LIMIT`); over the limit the answer is 429 with
 `Retry-After`. `GET /limits` gives the largest `k` and the longest query.
 
@@ -138,7 +147,10 @@ def create_app(
     install_error_handlers(app)
     app.add_exception_handler(Exception, on_unhandled)
 
-    protected = [Depends(require_api_key)] if settings.api_key is not None else []
+    app.state.identity = identity = Identity(settings)
+    protected = [Depends(get_caller)]
+    if identity.needs_key:
+        protected.append(Depends(document_key))
     app.include_router(routes.health_router)
     # Before routes.router: its /sources/{path:path} would match ".../original" too.
     app.include_router(originals.router, dependencies=protected)
@@ -173,6 +185,7 @@ def create_app(
         RateLimitMiddleware, rate_limit=settings.rate_limit, exempt=frozenset({"/health"})
     )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(TrustedProxyMiddleware, networks=parse_networks(settings.trusted_proxies))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -192,7 +205,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "server_header": False,
-        "proxy_headers": True,  # trusted only from FORWARDED_ALLOW_IPS (default 127.0.0.1)
+        # Forwarded headers count only from QA_TRUSTED_PROXIES (TrustedProxyMiddleware):
+        # uvicorn's own handling would trust them from 127.0.0.1, i.e. any local process.
+        "proxy_headers": False,
         "timeout_graceful_shutdown": 10,
         "log_level": "info",
     }

@@ -30,7 +30,8 @@ from starlette.concurrency import run_in_threadpool
 
 from qa.api.deps import RetrieverDep, SettingsDep
 from qa.api.errors import ApiError
-from qa.api.routes import get_source, safe_source_path
+from qa.api.identity import CallerDep
+from qa.api.routes import get_source, not_found, safe_source_path
 from qa.api.schemas import error_responses
 
 log = logging.getLogger("qa.api")
@@ -163,6 +164,7 @@ async def get_original(
     path: str,
     retriever: RetrieverDep,
     settings: SettingsDep,
+    caller: CallerDep,
     version: Annotated[
         str | None,
         Query(description="Fail with 409 unless this index version is being served."),
@@ -173,16 +175,18 @@ async def get_original(
     the browser (``#page=N`` works); other formats download and never run here."""
     safe_source_path(path)
     sources = retriever.manifest["sources"]
-    if path not in sources and f"{path}/original" in sources:
+    if not retriever.can_see(path, caller):
+        sources = {}  # a hidden file is treated exactly like a missing one
+    if path not in sources and f"{path}/original" in retriever.manifest["sources"]:
         # A source really named ".../original": its text, as GET /sources/{path} gives it.
-        text = await get_source(f"{path}/original", retriever, format, version)
+        text = await get_source(f"{path}/original", retriever, caller, format, version)
         return JSONResponse(text.model_dump()) if isinstance(text, BaseModel) else text
     if version is not None and version != retriever.version:
         message = f"The index is now version {retriever.version}; search again."
         raise ApiError(409, "index_changed", message)
     entry = sources.get(path)
     if entry is None:
-        raise ApiError(404, "not_found", "No such source in the index.")
+        raise not_found()
     root = Path(settings.sources_dir)
     try:
         data = await run_in_threadpool(

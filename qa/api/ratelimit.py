@@ -4,8 +4,9 @@ A small bucket of our own rather than a per-route decorator: it covers every rou
 404s of scanners) from one middleware, answers 429 in the API's error shape with
 Retry-After, and needs no timer thread. The limit string is parsed by the ``limits``
 package ("1200/minute", "10 per second", several joined by ";"); "off" disables it. The
-client is the socket peer address; behind a reverse proxy uvicorn's
-``--forwarded-allow-ips`` makes that the real client. State is per process, which is what
+client is the socket peer address, or the address a proxy in ``QA_TRUSTED_PROXIES``
+forwarded (``qa.api.identity.TrustedProxyMiddleware``; from anyone else the headers count
+for nothing). State is per process, which is what
 one uvicorn worker needs.
 """
 

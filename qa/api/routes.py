@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from qa.access import Caller, Filters
 from qa.api.deps import RetrieverDep, SettingsDep
 from qa.api.errors import ApiError, validation_error
+from qa.api.filters import filters_from_query
+from qa.api.identity import CallerDep, OpenCallerDep
 from qa.api.schemas import (
     HealthResponse,
     LimitsResponse,
@@ -83,8 +86,13 @@ def _checked(query: str, k: int | None, settings: Settings, where: str) -> tuple
     return query, k
 
 
-async def _search(retriever: Retriever, query: str, k: int) -> SearchResponse:
-    result = await run_in_threadpool(retriever.search, query, k)
+async def _search(
+    retriever: Retriever, query: str, k: int, caller: Caller, filters: Filters
+) -> SearchResponse:
+    """Ranks only what ``caller`` may see and ``filters`` let through (inside the retriever)."""
+    result = await run_in_threadpool(
+        lambda: retriever.search(query, k, caller=caller, filters=filters)
+    )
     return SearchResponse.from_result(result, retriever.version)
 
 
@@ -97,23 +105,27 @@ _SEARCH: dict[str, Any] = {
 
 @router.post("/search", summary="Search the documents", **_SEARCH)
 async def search_post(
-    body: SearchRequest, retriever: RetrieverDep, settings: SettingsDep
+    body: SearchRequest, retriever: RetrieverDep, settings: SettingsDep, caller: CallerDep
 ) -> SearchResponse:
     """Return the passages that best answer ``query``, each with its exact citation."""
     query, k = _checked(body.query, body.k, settings, "body")
-    return await _search(retriever, query, k)
+    filters = body.filters.to_filters() if body.filters else Filters()
+    return await _search(retriever, query, k, caller, filters)
 
 
 @router.get("/search", summary="Search the documents (query string)", **_SEARCH)
 async def search_get(
     retriever: RetrieverDep,
     settings: SettingsDep,
+    caller: CallerDep,
+    filters: Annotated[Filters, Depends(filters_from_query)],
     q: Annotated[str, Query(min_length=1, description="The question or search words.")],
     k: Annotated[int | None, Query(ge=1, description="How many passages to return.")] = None,
 ) -> SearchResponse:
-    """Same as ``POST /search``, for links and quick tests: ``/search?q=...&k=5``."""
+    """Same as ``POST /search``, for links and quick tests: ``/search?q=...&k=5``
+    (filters: ``&source=hr/**&format=pdf``)."""
     query, k = _checked(q, k, settings, "query")
-    return await _search(retriever, query, k)
+    return await _search(retriever, query, k, caller, filters)
 
 
 @health_router.get(
@@ -122,13 +134,16 @@ async def search_get(
     responses=error_responses(503),
     summary="Readiness",
 )
-async def health(retriever: RetrieverDep) -> HealthResponse:
-    """200 once an index is loaded (never needs the API key); 503 with an error body before."""
+async def health(retriever: RetrieverDep, caller: OpenCallerDep) -> HealthResponse:
+    """200 once an index is loaded (never needs the API key); 503 with an error body before.
+    ``passages`` counts only what the caller may see: hidden files are not even a number."""
     model = retriever.manifest.get("model") or {}
+    sources = retriever.manifest["sources"]
+    visible = retriever.visible_sources(caller)
     return HealthResponse(
         status="ok",
         index_version=retriever.version,
-        passages=len(retriever.passages),
+        passages=sum(int(sources[p].get("passages", 0)) for p in visible if p in sources),
         model=str(model.get("name", "")),
     )
 
@@ -151,10 +166,15 @@ async def limits(settings: SettingsDep) -> LimitsResponse:
     responses=error_responses(401, 429, 503),
     summary="List the indexed sources",
 )
-async def list_sources(retriever: RetrieverDep) -> SourcesResponse:
-    """Every source file in the served index, with its size and how many passages it gave."""
-    items = [SourceItem.model_validate(s, from_attributes=True) for s in retriever.sources()]
+async def list_sources(retriever: RetrieverDep, caller: CallerDep) -> SourcesResponse:
+    """Every source file the caller may see, with its size and how many passages it gave."""
+    items = [SourceItem.model_validate(s, from_attributes=True) for s in retriever.sources(caller)]
     return SourcesResponse(index_version=retriever.version, sources=items)
+
+
+def not_found() -> ApiError:
+    """The one 404 of a source that is missing, or that the caller may not see."""
+    return ApiError(404, "not_found", "No such source in the index.")
 
 
 def safe_source_path(path: str) -> str:
@@ -194,6 +214,7 @@ _TEXT_200: dict[int | str, dict[str, Any]] = {
 async def get_source(
     path: str,
     retriever: RetrieverDep,
+    caller: CallerDep,
     format: Annotated[
         Literal["text", "json"], Query(description="text/plain (default) or JSON.")
     ] = "text",
@@ -212,9 +233,9 @@ async def get_source(
             "index_changed",
             f"The index is now version {retriever.version}; search again.",
         )
-    text = retriever.source_text(path)
+    text = retriever.source_text(path) if retriever.can_see(path, caller) else None
     if text is None:
-        raise ApiError(404, "not_found", "No such source in the index.")
+        raise not_found()  # the same answer for a hidden file as for a missing one
     if format == "json":
         entry = retriever.manifest["sources"].get(path, {})
         return SourceTextResponse(

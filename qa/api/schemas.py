@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from qa.api.filters import SearchFilters
 from qa.types import Hit, SearchResult
 
 _EXAMPLE_TEXT = "Søknaden må sendes innen 1. mars."
@@ -53,6 +54,7 @@ class SearchRequest(BaseModel):
     k: Annotated[int | None, BeforeValidator(_whole_float_to_int)] = Field(
         None, ge=1, description="How many passages to return; the server default when absent."
     )
+    filters: SearchFilters | None = Field(None, description="Rank only files that match these.")
 
 
 class ResultItem(BaseModel):

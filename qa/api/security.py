@@ -1,28 +1,17 @@
-"""API key check and the security headers every response carries.
+"""The security headers every response carries (who is asking: ``qa.api.identity``).
 
-Policy (also stated in the OpenAPI description): when ``settings.api_key`` is set,
-``/search`` and ``/sources*`` need it. ``/health`` (probes), the static widget/demo/view
-files, ``/docs`` and ``/openapi.json`` stay open: they carry no indexed data, and a browser
-cannot attach a header to a ``<script src>`` or a page load anyway.
+Policy (also stated in the OpenAPI description): when a key is required (``QA_API_KEY``,
+``QA_AUTH=keys``), ``/search`` and ``/sources*`` need it. ``/health`` (probes), the static
+widget/demo/view files, ``/docs`` and ``/openapi.json`` stay open: they carry no indexed
+data, and a browser cannot attach a header to a ``<script src>`` or a page load anyway.
 """
 
 from __future__ import annotations
 
-import hmac
-from typing import Annotated
-
-from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import MutableHeaders
 from starlette.types import Message, Receive, Scope, Send
 
 from qa.api.asgi import HttpMiddleware
-from qa.api.errors import ApiError
-
-_api_key_header = APIKeyHeader(
-    name="X-API-Key", auto_error=False, description="The key set in QA_API_KEY."
-)
-_bearer = HTTPBearer(auto_error=False, description="Alternative: Authorization: Bearer <key>.")
 
 # Pages may load their own script/style files and call this API; nothing else.
 PAGE_CSP = (
@@ -49,32 +38,6 @@ def page_headers(frame_ancestors: list[str] | None = None) -> dict[str, str]:
         # X-Frame-Options cannot name other origins; frame-ancestors covers modern browsers.
         headers["X-Frame-Options"] = "SAMEORIGIN"
     return headers
-
-
-def _same_key(given: str, expected: str) -> bool:
-    """Constant-time comparison of the raw header bytes (Starlette decodes them as Latin-1)
-    with the UTF-8 key; compare_digest on str would reject non-ASCII."""
-    return hmac.compare_digest(given.encode("latin-1", "replace"), expected.encode("utf-8"))
-
-
-async def require_api_key(
-    request: Request,
-    x_api_key: Annotated[str | None, Depends(_api_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Dependency added to the protected routers only when a key is configured."""
-    secret = request.app.state.settings.api_key
-    if secret is None:
-        return
-    expected = secret.get_secret_value()
-    given = x_api_key if x_api_key is not None else (bearer.credentials if bearer else None)
-    if given is None or not _same_key(given, expected):
-        raise ApiError(
-            401,
-            "unauthorized",
-            "A valid API key is required (X-API-Key header or Authorization: Bearer).",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
 
 
 def add_security_headers(headers: MutableHeaders) -> None:

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from qa.access.options import access_options, caller_and_filters
 from qa.cli_context import embedder_or_fail, fail, settings_or_fail
 
 if TYPE_CHECKING:
+    from qa.access import Caller, Filters
     from qa.config import Settings
     from qa.eval.run import GoldQuestion, Searcher
 
@@ -55,9 +57,11 @@ def _url_target(url: str, api_key: str | None) -> tuple[Searcher, dict[str, Any]
 
 
 def _index_target(
-    s: Settings, sources: Path | None, quiet: bool
+    s: Settings, sources: Path | None, quiet: bool, caller: Caller | None, filters: Filters
 ) -> tuple[Searcher, dict[str, Any]]:
-    """A Retriever on the index folder, after building it from ``sources`` when given."""
+    """A Retriever on the index folder, after building it from ``sources`` when given,
+    searched as ``caller`` with ``filters``."""
+    from qa.eval.run import Scoped
     from qa.index import IndexProblem, build_index
     from qa.retriever import Retriever
 
@@ -68,14 +72,16 @@ def _index_target(
         retriever = Retriever.load(s.index_dir, s, embedder)
     except IndexProblem as exc:
         fail(str(exc))
-    return retriever, {
+    scope = {"groups": sorted(caller.groups) if caller else None, "filters": repr(filters)}
+    return Scoped(retriever, caller, filters), {
+        "access": scope,
         "mode": "sources" if sources is not None else "index",
         "target": str(sources if sources is not None else s.index_dir),
         "model": getattr(embedder, "name", s.model),
         "index_version": retriever.version,
         "passages": len(retriever.passages),
         "settings": {k: getattr(s, k, None) for k in RECORDED_SETTINGS},
-        "indexed_sources": [x.path for x in retriever.sources()],
+        "indexed_sources": [x.path for x in retriever.sources(caller)],
     }
 
 
@@ -107,6 +113,7 @@ def _compare(paths: tuple[Path, Path], stat_test: str, out: Path | None) -> None
 @click.option("--test", "stat_test", type=TESTS, default="fisher", help="--compare's test.")
 @click.option("--min", "floors", multiple=True, metavar="[LANG:]METRIC=VALUE", help=FLOOR_HELP)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@access_options
 def eval_command(
     gold: Path | None,
     sources: Path | None,
@@ -120,6 +127,7 @@ def eval_command(
     stat_test: str,
     floors: tuple[str, ...],
     quiet: bool,
+    **access: Any,
 ) -> None:
     """Measure retrieval on a gold question file: hit@k, MRR, nDCG, answer@k, latency.
 
@@ -127,8 +135,12 @@ def eval_command(
     recall plot, the failed questions) to --out [eval/results/<gold>-<time>]. With --sources
     the index is built in --out/index (reused next time), else in a temporary folder.
     --compare A.json B.json tests two results.json files against each other instead
-    (paired: Fisher's randomisation test, or Student's t).
+    (paired: Fisher's randomisation test, or Student's t). --groups and the filters search
+    as that caller would (--index or --sources only).
     """
+    caller, filters = caller_and_filters(access)
+    if url and (caller is not None or not filters.empty):
+        raise click.UsageError("--groups and filters apply to --index and --sources, not --url")
     if compare:
         if gold or floors:
             raise click.UsageError("--compare takes two results.json files, not --gold/--min")
@@ -162,7 +174,7 @@ def eval_command(
         if url:
             searcher, meta = _url_target(url, api_key)
         else:
-            searcher, meta = _index_target(s, sources, quiet)
+            searcher, meta = _index_target(s, sources, quiet, caller, filters)
         result = _evaluate(searcher, meta, questions, k, quiet)
     head = {"name": name or meta.get("model"), "gold": str(gold)}
     _report(head | {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z")} | meta | result, folder)

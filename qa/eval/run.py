@@ -12,10 +12,14 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qa.eval.metrics import CURVE_K, summarise
 from qa.types import Hit, SearchResult
+
+if TYPE_CHECKING:
+    from qa.access import Caller, Filters
+    from qa.retriever import Retriever
 
 BATCH = 64
 
@@ -77,6 +81,22 @@ class Searcher(Protocol):
     """What evaluation needs: a Retriever or ``http.HttpSearcher``. ``search_batch`` optional."""
 
     def search(self, query: str, k: int = 5) -> SearchResult: ...
+
+
+@dataclass(frozen=True)
+class Scoped:
+    """A Retriever searched as one caller with filters (``qa eval --groups``): quality for
+    what that caller may see."""
+
+    retriever: Retriever
+    caller: Caller | None
+    filters: Filters
+
+    def search(self, query: str, k: int = 5) -> SearchResult:
+        return self.retriever.search(query, k, self.caller, self.filters)
+
+    def search_batch(self, queries: list[str], k: int = 5) -> list[SearchResult]:
+        return self.retriever.search_batch(queries, k, self.caller, self.filters)
 
 
 def _norm(text: str) -> str:

@@ -34,6 +34,7 @@ import numpy as np
 from qa.chunking import chunk_document
 from qa.config import Settings
 from qa.index import dense
+from qa.index.access import access_of, without_rules
 from qa.index.lexical import LexicalIndex
 from qa.index.manifest import BuiltWith, IndexProblem, make_manifest
 from qa.index.reuse import Previous, previous_build, rehome
@@ -41,6 +42,7 @@ from qa.index.store import (
     collect,
     current_version,
     lock,
+    source_row,
     swap,
     sync_tree,
     write_json,
@@ -72,9 +74,13 @@ class BuildReport:
     formats: dict[str, int] = field(default_factory=dict)  # indexed files per format
     scanned: dict[str, tuple[int, ...]] = field(default_factory=dict)  # path -> scanned pages
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, warning)
+    unmatched: int = 0  # files no access rule matches: visible to nobody
+    access_file: str | None = None  # the rules file; None: everything public
 
-    def describe(self, docs: list[SourceDoc]) -> BuildReport:
-        """This report with what the indexed files themselves say: formats, scans, warnings."""
+    def describe(self, docs: list[SourceDoc], access: dict[str, Any]) -> BuildReport:
+        """This report with what the files say (formats, scans, warnings) and the access."""
+        self.unmatched = int(access.get("unmatched") or 0)
+        self.access_file = access.get("file")
         for d in docs:
             self.formats[d.format] = self.formats.get(d.format, 0) + 1
             if d.scanned_pages:
@@ -84,7 +90,12 @@ class BuildReport:
 
 
 def _unchanged(
-    previous: Previous, index_dir: Path, docs: list[SourceDoc], skipped: list[Skipped], t0: float
+    previous: Previous,
+    index_dir: Path,
+    docs: list[SourceDoc],
+    skipped: list[Skipped],
+    t0: float,
+    access: dict[str, Any],
 ) -> BuildReport:
     """The report of a build that found nothing to do."""
     assert previous.build_id is not None  # Previous.unchanged() holds
@@ -99,7 +110,7 @@ def _unchanged(
         skipped=skipped,
         seconds=time.perf_counter() - t0,
         changed=False,
-    ).describe(docs)
+    ).describe(docs, access)
 
 
 def up_to_date(settings: Settings, fingerprint: str) -> BuildReport | None:
@@ -121,7 +132,10 @@ def up_to_date(settings: Settings, fingerprint: str) -> BuildReport | None:
         return None
     previous = previous_build(index_dir, built, settings)
     docs, skipped = scan(settings, previous.readings)
-    return _unchanged(previous, index_dir, docs, skipped, t0) if previous.unchanged(docs) else None
+    meta, access = access_of(settings, docs)
+    if not previous.unchanged(docs, meta):
+        return None
+    return _unchanged(previous, index_dir, docs, skipped, t0, access)
 
 
 @dataclass
@@ -177,14 +191,16 @@ def _vectors(plan: _Plan, embedder: Embedder, progress: bool) -> np.ndarray:
 def scan(
     settings: Settings, readings: dict[ReadKey, Extracted | str]
 ) -> tuple[list[SourceDoc], list[Skipped]]:
-    """The sources folder read with the settings' limits, files read last time not again."""
-    return scan_sources(
+    """The sources folder read with the settings' limits, files read last time not again;
+    the access rules file left out."""
+    docs, skipped = scan_sources(
         Path(settings.sources_dir),
         settings.max_file_bytes,
         timeout_s=settings.read_timeout_s,
         memory_mb=settings.read_memory_mb,
         cache=readings,
     )
+    return without_rules(settings, docs, skipped)
 
 
 def _scan(settings: Settings, previous: Previous) -> tuple[list[SourceDoc], list[Skipped]]:
@@ -211,8 +227,9 @@ def build_index(
     with lock(index_dir):
         previous = Previous() if rebuild else previous_build(index_dir, embedder, settings)
         docs, skipped = _scan(settings, previous)
-        if previous.unchanged(docs):
-            report = _unchanged(previous, index_dir, docs, skipped, t0)
+        meta, access = access_of(settings, docs)
+        if previous.unchanged(docs, meta):
+            report = _unchanged(previous, index_dir, docs, skipped, t0, access)
             log.info("index %s is up to date (%d passages)", report.build_id, report.passages)
             return report
         plan = _plan(docs, previous, settings, embedder)
@@ -220,7 +237,7 @@ def build_index(
         build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         languages = {key: old.language for key, old in previous.reusable.items()}
         manifest = make_manifest(
-            build_id, settings, embedder, docs, plan.passages, skipped, languages
+            build_id, settings, embedder, docs, plan.passages, skipped, languages, meta, access
         )
         path = _write_build(index_dir, build_id, manifest, docs, plan.passages, matrix)
         swap(index_dir, build_id)
@@ -235,24 +252,13 @@ def build_index(
         removed=sorted(set(previous.keys) - {d.path for d in docs}),
         skipped=skipped,
         seconds=time.perf_counter() - t0,
-    ).describe(docs)
+    ).describe(docs, access)
     log.info(
         "index %s: %d sources, %d passages (%d embedded, %d reused), %d removed",
         *(build_id, report.sources, report.passages, report.embedded, report.reused),
         len(report.removed),
     )
     return report
-
-
-def _source_row(doc: SourceDoc) -> dict[str, Any]:
-    """A line of ``sources.jsonl``: the text citations point into, with its page starts and
-    headings where it has them (so an unchanged file need not be read again)."""
-    row: dict[str, Any] = {"path": doc.path, "text": doc.text}
-    if doc.pages:
-        row["pages"] = list(doc.pages)
-    if doc.headings:
-        row["headings"] = [[h.start, h.level, h.text] for h in doc.headings]
-    return row
 
 
 def _write_build(
@@ -271,7 +277,7 @@ def _write_build(
         builds.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
         write_jsonl(tmp / "passages.jsonl", (dataclasses.asdict(p) for p in passages))
-        write_jsonl(tmp / "sources.jsonl", map(_source_row, docs))
+        write_jsonl(tmp / "sources.jsonl", map(source_row, docs))
         with open(tmp / "embeddings.npy", "wb") as fh:
             np.save(fh, matrix)
             fh.flush()

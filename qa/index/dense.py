@@ -112,25 +112,80 @@ def load(path: Path) -> faiss.Index:
     return index
 
 
-def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def search(
+    index: faiss.Index, queries: np.ndarray, k: int, allowed: Allowed | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(ids, scores) of shape (n_queries, k'), k' = min(k, size); -1 ids dropped by callers.
+
+    ``allowed`` restricts the search to those rows inside FAISS (an ID selector), so the
+    best ``k`` allowed rows come back however many better ones are hidden.
 
     A few queries are searched on one thread: splitting one query's scan over both cores
     of a busy 2-core machine made flat search twice as slow (bench/README.md). The thread
     count is per calling thread in OpenMP, so it is restored for whatever runs next.
     """
-    k = min(k, index.ntotal)
+    k = min(k, index.ntotal if allowed is None else allowed.count)
     if k == 0:
         empty = np.empty((len(queries), 0))
         return empty.astype(np.int64), empty.astype(np.float32)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     if len(queries) >= SEARCH_BATCH_THREADS:
-        scores, ids = index.search(queries, k)
-        return ids, scores
+        return _search(index, queries, k, allowed)
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        scores, ids = index.search(queries, k)
+        return _search(index, queries, k, allowed)
     finally:
         faiss.omp_set_num_threads(threads)
+
+
+class Allowed:
+    """The rows a search may return, as a FAISS ID selector (a bitmap: one test per
+    candidate, whatever the number of rows allowed)."""
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self.count = int(np.count_nonzero(mask))
+        self.bits = np.packbits(mask.astype(bool), bitorder="little")  # kept alive for FAISS
+        self.selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(self.bits))
+        self.ids = np.flatnonzero(mask).astype(np.int64)
+
+
+def _search(
+    index: faiss.Index, queries: np.ndarray, k: int, allowed: Allowed | None
+) -> tuple[np.ndarray, np.ndarray]:
+    if allowed is None:
+        scores, ids = index.search(queries, k)
+        return ids, scores
+    scores, ids = index.search(queries, k, params=_params(index, allowed, wide=False))
+    if (ids < 0).any():  # an approximate index found fewer than k allowed rows: widen
+        scores, ids = _exhaustive(index, queries, k, allowed)
     return ids, scores
+
+
+def _params(index: faiss.Index, allowed: Allowed, wide: bool) -> faiss.SearchParameters:
+    """Search parameters with the selector; each type's own tuning kept (FAISS replaces
+    the index's nprobe or efSearch by the parameters' defaults otherwise)."""
+    params: faiss.SearchParameters
+    if isinstance(index, faiss.IndexHNSW):
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing in the stubs
+        params.efSearch = index.hnsw.efSearch  # type: ignore[attr-defined]
+    elif (ivf := faiss.try_extract_index_ivf(index)) is not None:
+        params = faiss.SearchParametersIVF()
+        params.nprobe = ivf.nlist if wide else ivf.nprobe
+    else:
+        params = faiss.SearchParameters()
+    params.sel = allowed.selector
+    return params
+
+
+def _exhaustive(
+    index: faiss.Index, queries: np.ndarray, k: int, allowed: Allowed
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every allowed row considered: IVF probes all its lists; HNSW (whose graph walk can
+    miss rows when few are allowed) scores the allowed rows' stored vectors directly."""
+    if not isinstance(index, faiss.IndexHNSW):
+        return index.search(queries, k, params=_params(index, allowed, wide=True))
+    vectors = index.reconstruct_batch(allowed.ids)
+    sims = queries @ vectors.T
+    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(sims, top, axis=1), allowed.ids[top]

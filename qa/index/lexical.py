@@ -58,21 +58,41 @@ class LexicalIndex:
         bm25 = bm25s.BM25.load(str(folder), mmap=False, load_vocab=True, show_progress=False)
         return cls(bm25, n_docs)
 
-    def coverage(self, query: str) -> float:
-        """Share of the query's content words the corpus knows: low for a foreign language."""
+    def coverage(self, query: str, mask: np.ndarray | None = None) -> float:
+        """Share of the query's content words the corpus knows: low for a foreign language.
+
+        With ``mask``, the words of allowed passages only: a word known only from hidden
+        files must not change the weighting, hence the scores, of a restricted search."""
         tokens = tokenize(query)
         if not tokens:
             return 0.0
-        return sum(t in self._vocab for t in tokens) / len(tokens)
+        return sum(self._known(t, mask) for t in tokens) / len(tokens)
 
-    def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row ids and BM25 scores of the best ``k`` passages (score > 0 only)."""
+    def _known(self, token: str, mask: np.ndarray | None) -> bool:
+        column = self._vocab.get(token)
+        if column is None or mask is None:
+            return column is not None
+        scores = self._bm25.scores
+        rows = scores["indices"][scores["indptr"][column] : scores["indptr"][column + 1]]
+        return bool(mask[rows].any())
+
+    def search(
+        self, query: str, k: int, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Row ids and BM25 scores of the best ``k`` passages (score > 0 only); with ``mask``
+        (float, 1 = allowed, 0 = not) among the allowed ones only: bm25s multiplies the
+        scores by it before the top-k cut."""
         tokens = [t for t in tokenize(query) if t in self._vocab]
-        k = min(k, self.n_docs)
+        k = min(k, self.n_docs if mask is None else int(np.count_nonzero(mask)))
         if not tokens or k == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         ids, scores = self._bm25.retrieve(
-            [tokens], k=k, show_progress=False, n_threads=0, return_as="tuple"
+            [tokens],
+            k=k,
+            show_progress=False,
+            n_threads=0,
+            return_as="tuple",
+            weight_mask=mask,
         )
         ids, scores = ids[0].astype(np.int64), scores[0].astype(np.float32)
         keep = scores > 0

@@ -113,9 +113,13 @@ def make_manifest(
     passages: Sequence[Passage],
     skipped: Sequence[Skipped],
     languages: Mapping[ReadKey, str],
+    meta: Mapping[str, Mapping[str, Any]] | None = None,
+    access: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of a new build; ``languages`` (by ``SourceDoc.key``) saves re-detecting
-    unchanged files."""
+    unchanged files; ``meta`` (by path) holds each file's groups and modification time and
+    ``access`` where the rules came from (``qa.index.access``)."""
+    meta = meta or {}
     counts: dict[str, int] = {}
     for p in passages:
         counts[p.source] = counts.get(p.source, 0) + 1
@@ -149,9 +153,11 @@ def make_manifest(
                 "scanned_pages": list(d.scanned_pages),
                 "warnings": list(d.warnings),
                 "passages": counts.get(d.path, 0),
+                **meta.get(d.path, {}),
             }
             for d in docs
         },
+        "access": dict(access or {}),
         "skipped": [_skipped(s) for s in skipped],
         "versions": versions(),
     }

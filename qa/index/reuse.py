@@ -45,14 +45,20 @@ class Previous:
     reusable: dict[ReadKey, Reusable] = field(default_factory=dict)
     keys: dict[str, ReadKey] = field(default_factory=dict)  # path -> key of every file
     readings: dict[ReadKey, Extracted | str] = field(default_factory=dict)  # or why skipped
+    groups: dict[str, Any] = field(default_factory=dict)  # path -> its groups in the manifest
 
-    def unchanged(self, docs: list[SourceDoc]) -> bool:
+    def unchanged(self, docs: list[SourceDoc], meta: dict[str, dict[str, Any]]) -> bool:
         """The one "nothing changed" test, for ``up_to_date`` and ``build_index`` alike: an
         index that loads with the same model and chunking (else this is empty), and the same
-        files with the same bytes read by the same readers. Files that swapped contents, or
-        byte-identical copies, are told apart by path, not by hash."""
+        files with the same bytes read by the same readers and the same groups (from
+        ``meta``: a changed rules file is a new build, without re-embedding; a touched file
+        is not). Files that swapped contents, or byte-identical copies, are told apart by
+        path, not by hash."""
         return (
-            self.build_id is not None and bool(docs) and {d.path: d.key for d in docs} == self.keys
+            self.build_id is not None
+            and bool(docs)
+            and {d.path: d.key for d in docs} == self.keys
+            and {path: m.get("groups") for path, m in meta.items()} == self.groups
         )
 
     def passages_of(self, docs: list[SourceDoc]) -> int:
@@ -95,7 +101,8 @@ def previous_build(index_dir: Path, model: ModelIdentity, settings: Settings) ->
         )
         for path, info in sources.items()
     }
-    return Previous(build_id, reusable, keys, readings)
+    groups = {path: info.get("groups") for path, info in sources.items()}
+    return Previous(build_id, reusable, keys, readings, groups)
 
 
 def key_of(info: dict[str, Any]) -> ReadKey:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.index.manifest import IndexProblem
+from qa.sources import SourceDoc
 
 #: Builds kept: the current one and the one before it (a reader may still be loading it).
 KEEP_BUILDS = 2
@@ -114,3 +115,14 @@ def collect(index_dir: Path) -> None:
     for tmp in builds:
         if tmp.name.startswith(".tmp-"):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def source_row(doc: SourceDoc) -> dict[str, Any]:
+    """A line of ``sources.jsonl``: the text citations point into, with its page starts and
+    headings where it has them (so an unchanged file need not be read again)."""
+    row: dict[str, Any] = {"path": doc.path, "text": doc.text}
+    if doc.pages:
+        row["pages"] = list(doc.pages)
+    if doc.headings:
+        row["headings"] = [[h.start, h.level, h.text] for h in doc.headings]
+    return row

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from qa.config import Settings
 from qa.index import BuildReport, IndexBusy, IndexProblem, build_index
+from qa.index.access import rules_path
 from qa.sources import shown
 from qa.types import Embedder
 
@@ -107,7 +108,7 @@ class SourceWatcher:
             armed = False
             try:
                 for batch in watch(
-                    self.settings.sources_dir,
+                    *self._watched(),
                     watch_filter=relevant,
                     stop_event=self._stop,
                     debounce=self.settings.watch_debounce_ms,
@@ -126,6 +127,15 @@ class SourceWatcher:
             except Exception as exc:  # e.g. the folder went away: look again in a while
                 log.error("cannot watch %s (%s); trying again", self.settings.sources_dir, exc)
                 self._stop.wait(self.settings.reload_interval_s)
+
+    def _watched(self) -> list[Path]:
+        """The sources folder, and the access rules file when it lies elsewhere
+        (``QA_ACCESS_FILE``): a changed rule takes effect at the next build."""
+        paths = [Path(self.settings.sources_dir)]
+        rules = self.settings.access_file
+        if rules is not None and rules_path(self.settings) is None and Path(rules).is_file():
+            paths.append(Path(rules))
+        return paths
 
     def _guarded(self, step: Callable[[], object]) -> None:
         try:

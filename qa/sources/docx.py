@@ -28,33 +28,45 @@ _TITLE_STYLES = {"title", "tittel"}
 _BODY_LEVEL = 9
 
 
-def _outline_level(paragraph: Paragraph) -> int | None:
-    """The outline level set on the paragraph or inherited from its style chain."""
-    ppr = paragraph._p.pPr
-    elements = [ppr] if ppr is not None else []
-    style: Any = paragraph.style
-    for _ in range(10):  # a style chain is short; a cycle in a hostile file is not endless
-        if style is None:
-            break
-        elements.append(style.element.pPr)
-        style = style.base_style
-    for ppr_element in elements:
-        if ppr_element is None:
-            continue
-        found = ppr_element.find(qn("w:outlineLvl"))
-        if found is not None:
-            value = found.get(qn("w:val"), "")
-            return int(value) if value.isdigit() else None
-    return None
+def _level_in(ppr: Any) -> int | None:
+    """The ``w:outlineLvl`` of one paragraph-properties element, if it sets one."""
+    found = ppr.find(qn("w:outlineLvl")) if ppr is not None else None
+    if found is None:
+        return None
+    value = found.get(qn("w:val"), "")
+    return int(value) if value.isdigit() else _BODY_LEVEL
 
 
-def heading_level(paragraph: Paragraph) -> int | None:
+class _Styles:
+    """Each paragraph style's name and outline level, looked up once per document: python-docx
+    resolves ``paragraph.style`` anew on every call, which was most of the reading time."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str | None, tuple[str, int | None]] = {}
+
+    def of(self, paragraph: Paragraph) -> tuple[str, int | None]:
+        """(style name, outline level inherited from the style chain)."""
+        key = paragraph._p.style
+        if key not in self._cache:
+            style: Any = paragraph.style
+            name, level = (style.name or "") if style is not None else "", None
+            for _ in range(10):  # a style chain is short; a cycle in a hostile file is not endless
+                if style is None or level is not None:
+                    break
+                level = _level_in(style.element.pPr)
+                style = style.base_style
+            self._cache[key] = (name, level)
+        return self._cache[key]
+
+
+def heading_level(paragraph: Paragraph, styles: _Styles | None = None) -> int | None:
     """1 for a top heading, ...; None for a paragraph that is no heading."""
-    name = paragraph.style.name if paragraph.style is not None else ""
-    match = _HEADING_STYLE.match(name or "")
+    name, style_level = (styles or _Styles()).of(paragraph)
+    match = _HEADING_STYLE.match(name)
     if match:
         return max(1, int(match.group(1)))
-    level = _outline_level(paragraph)
+    level = _level_in(paragraph._p.pPr)
+    level = style_level if level is None else level
     return level + 1 if level is not None and level < _BODY_LEVEL else None
 
 
@@ -99,15 +111,14 @@ def _open(data: bytes) -> Any:
 def read(data: bytes, name: str) -> Extracted:
     """The text of a .docx: headings, paragraphs and table rows in document order."""
     document = _open(data)
-    out, styled_title = TextBuilder(), None
+    out, styled_title, styles = TextBuilder(), None, _Styles()
     for block in _blocks(document.element.body, document._body):
         if isinstance(block, Table):
             out.table(table_rows(block))
             continue
-        style = (block.style.name or "").lower() if block.style is not None else ""
-        if style in _TITLE_STYLES and styled_title is None:
+        if styles.of(block)[0].lower() in _TITLE_STYLES and styled_title is None:
             styled_title = clean_inline(block.text) or None
-        level = heading_level(block)
+        level = heading_level(block, styles)
         if level is not None:
             out.heading(block.text, level)
         else:

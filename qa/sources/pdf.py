@@ -29,8 +29,10 @@ EDGE = 2
 _LIGATURES = str.maketrans(
     {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
 )
-#: pdfium writes U+0002 or U+FFFE where a word was hyphenated at a line end.
-_SOFT = "\u00ad\u0002\ufffe"
+#: pdfium writes U+0002 where a word was hyphenated with a soft hyphen at a line end; a hard
+#: hyphen at a line end comes back as U+FFFE and is kept as "-" ("kultur-\nog idrettsliv").
+_SOFT = "\u00ad\u0002"
+_HARD_AT_END = "\ufffe"
 _SOFT_BREAK = re.compile(f"[{_SOFT}] *\n(?=\\w)")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f" + _SOFT + "]")
 _DIGITS = re.compile(r"\d+")
@@ -57,6 +59,7 @@ def _open(data: bytes) -> pdfium.PdfDocument:
 def _normalise(raw: str) -> list[str]:
     """A page's lines: ligatures spelt out, soft hyphenation joined, control marks dropped."""
     text = raw.replace("\r\n", "\n").replace("\r", "\n").translate(_LIGATURES)
+    text = text.replace(_HARD_AT_END, "-")
     text = _CONTROL.sub("", _SOFT_BREAK.sub("", text))
     return [line.rstrip() for line in text.split("\n")]
 
@@ -80,11 +83,29 @@ def _drop_running(pages: list[list[str]]) -> list[list[str]]:
     running = {k for k, n in counts.items() if n >= needed}
     if not running:
         return pages
+    # pdfium sometimes glues a footer to the page's last line with no space ("... EØSSide 1"):
+    # cut it off there (after a space it may be the text's own "se side 3")
+    glued = [re.compile(r"(?<=\S)" + _pattern(k) + r"\s*$", re.IGNORECASE) for k in running]
     kept = []
     for lines in pages:
-        drop = {i for i in _edges(lines) if _key(lines[i]) in running}
-        kept.append([line for i, line in enumerate(lines) if i not in drop])
+        edges = _edges(lines)
+        drop = {i for i in edges if _key(lines[i]) in running}
+        page = []
+        for i, line in enumerate(lines):
+            if i in drop:
+                continue
+            if i in edges:
+                for pattern in glued:
+                    line = pattern.sub("", line)
+            page.append(line)
+        kept.append(page)
     return kept
+
+
+def _pattern(key: str) -> str:
+    """A regular expression for the lines whose ``_key`` is ``key``."""
+    words = [re.escape(w).replace("\\#", "#").replace("#", r"\d+") for w in key.split()]
+    return r"\s+".join(words)
 
 
 def _page_text(lines: list[str]) -> str:

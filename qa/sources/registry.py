@@ -60,6 +60,6 @@ def read_document(data: bytes, name: str) -> Extracted:
 register(FALLBACK)
 register(FormatReader("md", (".md", ".markdown"), "qa.sources.markdown"))
 register(FormatReader("html", (".html", ".htm"), "qa.sources.html", isolated=True))
-register(FormatReader("pdf", (".pdf",), "qa.sources.pdf", isolated=True))
+register(FormatReader("pdf", (".pdf",), "qa.sources.pdf", version=2, isolated=True))
 register(FormatReader("docx", (".docx",), "qa.sources.docx", isolated=True))
 register(FormatReader("odt", (".odt",), "qa.sources.odt", isolated=True))

@@ -251,8 +251,26 @@ function fileName(path) {
   return parts[parts.length - 1] || String(path);
 }
 
-function encodePath(path) {
-  return String(path).split("/").map(encodeURIComponent).join("/");
+/**
+ * The URL of a source (plus `suffix`, e.g. "/original") under `${endpoint}/sources/`, or null
+ * for a path with empty, "." or ".." segments, backslashes or control characters: a link
+ * must never make the viewer fetch another route of the API with the tab's key.
+ */
+export function sourceUrl(endpoint, path, suffix = "") {
+  const text = String(path ?? "");
+  const parts = text.split("/");
+  // eslint-disable-next-line no-control-regex
+  if (!text || /[\\\u0000-\u001f\u007f]/.test(text) || parts.some((s) => s === "" || s === "." || s === "..")) {
+    return null;
+  }
+  const base = new URL(`${endpoint}/sources/`);
+  const url = new URL(base.href + parts.map(encodeURIComponent).join("/") + suffix);
+  return url.origin === base.origin && url.pathname.startsWith(base.pathname) ? url : null;
+}
+
+/** An attribute's comma-separated list, trimmed, empty entries dropped. */
+function attributeList(value) {
+  return String(value || "").split(",").map((v) => v.trim()).filter(Boolean);
 }
 
 /** [first, last] page of a result, or null where its format has no pages. */
@@ -480,7 +498,7 @@ let instances = 0;
 
 export class QaSearch extends HTMLElement {
   static get observedAttributes() {
-    return ["endpoint", "placeholder", "lang", "k", "api-key", "target"];
+    return ["endpoint", "placeholder", "lang", "k", "api-key", "target", "filter-source", "filter-format"];
   }
 
   constructor() {
@@ -536,7 +554,7 @@ export class QaSearch extends HTMLElement {
     if (oldValue === newValue || !this._input) return;
     if (name === "lang" || name === "placeholder") this._applyLabels();
     if (name === "endpoint") this._loadLimits();
-    if (name === "endpoint" || name === "k" || name === "api-key") {
+    if (["endpoint", "k", "api-key", "filter-source", "filter-format"].includes(name)) {
       this._query = ""; // results came from elsewhere: search again on the next input
       if (this._input.value.trim().length >= MIN_CHARS) this._schedule(0);
     }
@@ -756,6 +774,9 @@ export class QaSearch extends HTMLElement {
     const url = new URL(`${this.endpoint}/search`);
     url.searchParams.set("q", q);
     url.searchParams.set("k", String(this.k));
+    // Filters (comma-separated attributes): the server ranks only files that match them.
+    for (const glob of attributeList(this.getAttribute("filter-source"))) url.searchParams.append("source", glob);
+    for (const format of attributeList(this.getAttribute("filter-format"))) url.searchParams.append("format", format);
     const headers = { Accept: "application/json" };
     const key = this.getAttribute("api-key");
     if (key) headers["X-API-Key"] = keyHeader(key);
@@ -1066,21 +1087,25 @@ export class QaSource extends HTMLElement {
     const q = new URLSearchParams(location.search);
     const hash = new URLSearchParams(location.hash.replace(/^#/, ""));
     const key = hash.get("key") || "";
-    if (key) {
-      // Keep the key for this tab (a reload works), but out of the address bar and history.
-      this._key = key;
-      try {
-        sessionStorage.setItem("qa-api-key", key);
-      } catch {
-        /* storage may be off: the key then lasts as long as the page */
-      }
-      history.replaceState(history.state, "", location.pathname + location.search);
-    } else if (!this._key) {
+    if (!this._key) {
       try {
         this._key = sessionStorage.getItem("qa-api-key") || "";
       } catch {
         this._key = "";
       }
+    }
+    if (key) {
+      // A link's key is taken only when this tab has none: a crafted link must not swap the
+      // stored key for its own. Either way it leaves the address bar and the history.
+      if (!this._key) {
+        this._key = key;
+        try {
+          sessionStorage.setItem("qa-api-key", key);
+        } catch {
+          /* storage may be off: the key then lasts as long as the page */
+        }
+      }
+      history.replaceState(history.state, "", location.pathname + location.search);
     }
     return {
       source: q.get("source"),
@@ -1113,13 +1138,13 @@ export class QaSource extends HTMLElement {
     const toInt = (v) => (v !== null && v !== "" && /^\d+$/.test(String(v)) ? parseInt(v, 10) : null);
     const start = toInt(p.start);
     const end = toInt(p.end);
-    if (!p.source) {
-      this._showError(L, L.badLink, null);
+    const url = sourceUrl(this.endpoint, p.source);
+    if (!url) {
+      this._showError(L, L.badLink, null); // no source, or one that is not a plain path
       return;
     }
     this._root.replaceChildren(h("p", { class: "loading", role: "status" }, L.loadingSource));
 
-    const url = new URL(`${this.endpoint}/sources/${encodePath(p.source)}`);
     url.searchParams.set("format", "json");
     const headers = { Accept: "application/json" };
     if (p.key) headers["X-API-Key"] = keyHeader(p.key);
@@ -1215,7 +1240,9 @@ export class QaSource extends HTMLElement {
     const pdf = format === "pdf";
     const page = /^\d+$/.test(String(p.page ?? "")) ? parseInt(p.page, 10) : 0;
     const fragment = pdf && page > 0 ? `#page=${page}` : "";
-    const url = `${this.endpoint}/sources/${encodePath(path)}/original`;
+    const target = sourceUrl(this.endpoint, path, "/original");
+    if (!target) return document.createTextNode("");
+    const url = target.href;
     const link = h("a", { class: "original", part: "original", href: url + fragment, target: "_blank", rel: "noopener noreferrer" }, L.original);
     if (!p.key) return link;
     link.addEventListener("click", async (event) => {

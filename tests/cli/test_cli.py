@@ -292,3 +292,25 @@ def test_index_with_the_real_model_skips_loading_it_when_unchanged(
     assert edited.returncode == 0, edited.stderr
     assert "index updated" in edited.stderr and "MODEL IMPORTED: True" in edited.stderr
     no_traceback(first.stderr + again.stderr + edited.stderr)
+
+
+def test_ask_as_a_group_with_filters_and_index_naming_unmatched_files(
+    tmp_path: Path, tiny_sources: Path
+) -> None:
+    """`qa index` counts files no rule matches and fails on bad rules naming the file; `qa ask
+    --groups` searches only what those groups may see, with the filters."""
+    rules = tiny_sources / "access.toml"
+    rules.write_text('[[rule]]\npath = "*.txt"\ngroups = ["*"]\n', encoding="utf-8")
+    index = tmp_path / "index"
+    built = qa(tmp_path, "index", "--sources", str(tiny_sources), "--index", str(index))
+    assert built.returncode == 0 and "matches (visible to nobody): 1" in built.stderr, built.stderr
+    ask = ["ask", "veg", "--json", "--index", str(index), "--k", "5"]
+    anonymous = qa(tmp_path, *ask, "--groups", "")
+    sources = {r["source"] for r in json.loads(anonymous.stdout)["results"]}
+    assert sources and all("/" not in s for s in sources), anonymous.stderr
+    one = qa(tmp_path, *ask, "--source", "okonomi.txt", "--modified-after", "2000-01-01")
+    assert {r["source"] for r in json.loads(one.stdout)["results"]} == {"okonomi.txt"}
+    rules.write_text("[[rule]]\npath = 3\n", encoding="utf-8")
+    bad = qa(tmp_path, "index", "--sources", str(tiny_sources), "--index", str(index))
+    assert bad.returncode == 1 and f"{rules}: rule 1" in bad.stderr
+    no_traceback(built.stderr + anonymous.stderr + one.stderr + bad.stderr)

@@ -36,6 +36,10 @@ from tests.support.documents import PAGE_PHRASES, SOFFICE
 from tests.support.formats import PDF, report_pdf
 from tests.support.server import Server
 
+# A search embeds the question with the real model: on a busy 2-core machine (CI running
+# everything else) that can take longer than Playwright's 5 s default for assertions.
+expect.set_options(timeout=20_000)
+
 ROOT = Path(__file__).resolve().parents[2]
 Sites = tuple[StaticSite, StaticSite]
 SCREENSHOT = ROOT / "docs" / "img" / "widget.png"

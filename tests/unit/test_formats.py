@@ -282,3 +282,25 @@ def test_pdf_running_headers_and_page_numbers_dropped() -> None:
     assert [[line for line in page if line] for page in kept[1:]] == [
         [f"Tekst på side {n}"] for n in range(2, 5)
     ]
+
+
+def test_pdf_footer_glued_to_the_last_line_is_cut_but_a_reference_is_kept() -> None:
+    from qa.sources.pdf import _drop_running
+
+    header = "KS — Testkorpus"
+    pages = [
+        [header, "tekst a, se side 3", "Side 1"],
+        [header, "tekst b om EØSSide 2"],  # pdfium gave no line break before the footer
+        [header, "tekst c", "Side 3"],
+    ]
+    assert _drop_running(pages) == [["tekst a, se side 3"], ["tekst b om EØS"], ["tekst c"]]
+
+
+def test_pdf_hard_hyphen_at_a_line_end_is_kept() -> None:
+    from qa.sources.pdf import _normalise
+
+    # pdfium: U+FFFE for a hard hyphen at a line end, U+0002 for a soft one
+    assert _normalise("Sverige\ufffe\r\nferie og kultur\u0002\r\nliv") == [
+        "Sverige-",
+        "ferie og kulturliv",
+    ]

@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qa.access import ANONYMOUS, Caller
 from qa.api.asgi import HttpMiddleware
@@ -102,8 +102,8 @@ class TrustedProxyMiddleware(HttpMiddleware):
     """Outermost: from a trusted proxy, the forwarded client becomes ``scope["client"]``
     (rate limit, access log); the socket peer is kept under ``PEER`` for ``header`` auth."""
 
-    def __init__(self, app: object, networks: tuple[Network, ...]) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
+    def __init__(self, app: ASGIApp, networks: tuple[Network, ...]) -> None:
+        super().__init__(app)
         self.networks = networks
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -82,21 +82,9 @@ class ResultItem(BaseModel):
     @classmethod
     def from_hit(cls, hit: Hit) -> ResultItem:
         """Flatten a retriever Hit into the wire shape."""
-        p = hit.passage
-        return cls(
-            rank=hit.rank,
-            score=float(hit.score),
-            text=p.text,
-            source=p.source,
-            start=p.start,
-            end=p.end,
-            line_start=p.line_start,
-            line_end=p.line_end,
-            title=p.title,
-            page_start=p.page_start,
-            page_end=p.page_end,
-            section=p.section,
-        )
+        p = hit.passage  # every field of the passage that the wire shape has, by name
+        shared = {name: getattr(p, name) for name in cls.model_fields if hasattr(p, name)}
+        return cls(rank=hit.rank, score=float(hit.score), **shared)
 
 
 class SearchResponse(BaseModel):

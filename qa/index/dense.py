@@ -168,7 +168,7 @@ def _params(index: faiss.Index, allowed: Allowed, wide: bool) -> faiss.SearchPar
     params: faiss.SearchParameters
     if isinstance(index, faiss.IndexHNSW):
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing in the stubs
-        params.efSearch = index.hnsw.efSearch  # type: ignore[attr-defined]
+        params.efSearch = index.hnsw.efSearch  # type: ignore[attr-defined]  # SWIG attribute, not in the stubs
     elif (ivf := faiss.try_extract_index_ivf(index)) is not None:
         params = faiss.SearchParametersIVF()
         params.nprobe = ivf.nlist if wide else ivf.nprobe

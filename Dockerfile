@@ -31,5 +31,5 @@ RUN useradd --system --home /app qa && chown -R qa /app
 USER qa
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
-  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/ready')"
 CMD ["qa", "serve"]

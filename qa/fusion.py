@@ -9,6 +9,7 @@ known to the corpus and whether the question's language is the corpus's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 
 from qa.language import NORDIC
 from qa.types import Passage
@@ -28,7 +29,7 @@ def rrf(
 
 
 def lexical_weight(
-    base: float, query_lang: str, corpus_langs: set[str], coverage: float, foreign: float
+    base: float, query_lang: str, corpus_langs: AbstractSet[str], coverage: float, foreign: float
 ) -> float:
     """Weight of the BM25 list for one query.
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from qa import fusion
 from qa.access import PUBLIC, Caller, Filters, can_see
-from qa.access.rows import RowAccess
+from qa.access.rows import RowAccess, corpus_languages
 from qa.config import Settings
 from qa.index import IndexProblem, LoadedIndex, current_version, dense, load_index
 from qa.language import detect
@@ -52,8 +51,8 @@ class Retriever:
         self._dense, self._lexical = index.dense, index.lexical
         self.embedder = embedder
         self.settings = settings
-        langs = Counter(s["language"] for s in index.manifest["sources"].values())
-        self.corpus_languages = {lang for lang, _ in langs.most_common(3)}
+        sources = index.manifest["sources"].values()
+        self.corpus_languages = corpus_languages(s["language"] for s in sources)
         self._access = RowAccess(index.manifest["sources"], [p.source for p in index.passages])
 
     @classmethod
@@ -162,7 +161,7 @@ class Retriever:
         w_lex = fusion.lexical_weight(
             s.lexical_weight,
             language,
-            self.corpus_languages,
+            limit.languages if limit else self.corpus_languages,
             lex.coverage(query, weights),
             s.foreign_lexical_weight,
         )
@@ -224,10 +223,19 @@ class LiveRetriever:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        #: The build ``current`` points at that failed to load: tried (and logged) once.
+        self.failed_version: str | None = None
 
     @property
     def ready(self) -> bool:
         return self._current is not None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the newest build on disk is not served, for /health and /ready (no paths)."""
+        if self.failed_version is None:
+            return None
+        return f"The index build {self.failed_version} on disk could not be loaded; rebuild it."
 
     def get(self) -> Retriever:
         current = self._current
@@ -262,14 +270,18 @@ class LiveRetriever:
             version = current_version(self.settings.index_dir)
             if version is None or (self._current and self._current.version == version):
                 return False
+            if version == self.failed_version:  # broken on disk: a new build is tried, not it
+                return False
             try:
                 fresh = Retriever.load(self.settings.index_dir, self.settings, self.embedder)
             except IndexProblem as exc:
                 self.last_error = str(exc)
+                self.failed_version = version
                 log.error("new index not loaded, still serving the previous one: %s", exc)
                 return False
             self._current = fresh
             self.last_error = None
+            self.failed_version = None
         log.info("now serving index %s (%d passages)", fresh.version, len(fresh.passages))
         return True
 

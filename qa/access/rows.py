@@ -7,7 +7,8 @@ passages costs more than a search, and the same groups ask again and again.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,14 @@ class Restriction:
 
     allowed: dense.Allowed
     weights: np.ndarray  # float32, 1.0 allowed, 0.0 not
+    languages: frozenset[str]  # the corpus languages as far as these rows go
+
+
+def corpus_languages(languages: Iterable[str]) -> frozenset[str]:
+    """The (up to three) most common languages of the files: the lexical side's home
+    languages (qa/fusion.py). Counted over visible files only, so that the weight, and so
+    the scores, say nothing of files the caller may not see."""
+    return frozenset(lang for lang, _ in Counter(languages).most_common(3))
 
 
 class RowAccess:
@@ -65,7 +74,12 @@ class RowAccess:
             dtype=bool,
         )
         mask = files[self._file_of] if len(self._file_of) else np.zeros(0, dtype=bool)
-        fresh = None if mask.all() else Restriction(dense.Allowed(mask), mask.astype(np.float32))
+        seen = (self._sources[p]["language"] for p, ok in zip(self.paths, files, strict=True) if ok)
+        fresh = (
+            None
+            if mask.all()
+            else Restriction(dense.Allowed(mask), mask.astype(np.float32), corpus_languages(seen))
+        )
         with self._lock:
             if len(self._cache) >= CACHED:
                 self._cache.clear()

@@ -13,13 +13,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from qa import __version__
-from qa.api import originals, routes, static
+from qa.api import ops, originals, routes, static
 from qa.api.errors import install_error_handlers
 from qa.api.guards import CatchAllMiddleware, RequestGuardMiddleware, on_unhandled
 from qa.api.identity import (
@@ -122,6 +121,7 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
                 _limit_schema(param["schema"], "pattern", routes.QUERY_PATTERN)
             elif param["name"] == "k":
                 _limit_schema(param["schema"], "maximum", settings.max_k)
+        ops.document_source_paths(schema)
         app.openapi_schema = schema
     return app.openapi_schema
 
@@ -152,6 +152,7 @@ def create_app(
     if identity.needs_key:
         protected.append(Depends(document_key))
     app.include_router(routes.health_router)
+    app.include_router(ops.router)
     # Before routes.router: its /sources/{path:path} would match ".../original" too.
     app.include_router(originals.router, dependencies=protected)
     app.include_router(routes.router, dependencies=protected)
@@ -180,6 +181,7 @@ def create_app(
 
     # add_middleware puts each one outside the previous: innermost first.
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(ops.HeadMiddleware)
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(
         RateLimitMiddleware, rate_limit=settings.rate_limit, exempt=frozenset({"/health"})
@@ -188,7 +190,7 @@ def create_app(
     app.add_middleware(TrustedProxyMiddleware, networks=parse_networks(settings.trusted_proxies))
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ops.JsonCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "X-API-Key", "Authorization"],

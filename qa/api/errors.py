@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -97,11 +98,31 @@ async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _on_http(_: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route on this path takes (Starlette names only the first route's:
+    ``Allow: POST`` on ``/search``, D14); HEAD wherever GET is (``ops.HeadMiddleware``)."""
+    routes = request.app.router.routes
+    methods = {
+        m
+        for m in _METHODS
+        if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)
+    }
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code >= 500 else "bad_request")
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
-    return error_json(exc.status_code, code, clean(detail), headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
+    return error_json(exc.status_code, code, clean(detail), headers=headers or None)
 
 
 async def _on_api_error(_: Request, exc: Exception) -> JSONResponse:

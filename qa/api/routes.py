@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from qa.access import Caller, Filters
-from qa.api.deps import RetrieverDep, SettingsDep
+from qa.api.deps import LiveDep, RetrieverDep, SettingsDep
 from qa.api.errors import ApiError, validation_error
 from qa.api.filters import filters_from_query
 from qa.api.identity import CallerDep, OpenCallerDep
@@ -134,14 +134,17 @@ async def search_get(
     responses=error_responses(503),
     summary="Readiness",
 )
-async def health(retriever: RetrieverDep, caller: OpenCallerDep) -> HealthResponse:
+async def health(retriever: RetrieverDep, caller: OpenCallerDep, live: LiveDep) -> HealthResponse:
     """200 once an index is loaded (never needs the API key); 503 with an error body before.
-    ``passages`` counts only what the caller may see: hidden files are not even a number."""
+    ``passages`` counts only what the caller may see: hidden files are not even a number.
+    A newer build that failed to load shows as ``index_problem`` (readiness: ``/ready``)."""
+    problem = live.problem if live is not None else None
     model = retriever.manifest.get("model") or {}
     sources = retriever.manifest["sources"]
     visible = retriever.visible_sources(caller)
     return HealthResponse(
-        status="ok",
+        status="degraded" if problem else "ok",
+        index_problem=problem,
         index_version=retriever.version,
         passages=sum(int(sources[p].get("passages", 0)) for p in visible if p in sources),
         model=str(model.get("name", "")),

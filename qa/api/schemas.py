@@ -144,10 +144,22 @@ class HealthResponse(BaseModel):
         }
     )
 
-    status: str = Field(description='"ok".')
+    status: str = Field(description='"ok", or "degraded" while ``index_problem`` is set.')
     index_version: str = Field(description="Build id of the index being served.")
     passages: int = Field(description="Number of passages in the index.")
     model: str = Field(description="Embedding model the index was built with.")
+    index_problem: str | None = Field(
+        None, description="Set when the newest build on disk could not be loaded."
+    )
+
+
+class ReadyResponse(BaseModel):
+    """200 only while the service can answer searches with the newest build (``/ready``)."""
+
+    model_config = _example({"status": "ready", "index_version": "20250101T120000-3f2a"})
+
+    status: str = Field(description='"ready".')
+    index_version: str = Field(description="Build id of the index being served.")
 
 
 class LimitsResponse(BaseModel):

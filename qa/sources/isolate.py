@@ -13,6 +13,7 @@ process.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
 import signal
 import time
@@ -32,6 +33,8 @@ FILES_PER_WORKER = 200
 #: is named with the reason instead of starting workers without end.
 START_FAILURES = 3
 READY = "ready"
+#: A worker's exit status when a file sent to it did not fit under its memory limit.
+NO_MEMORY_EXIT = 86
 
 
 def _oom_reason(memory_mb: int) -> str:
@@ -60,7 +63,10 @@ def _worker(conn: Connection, reader: Reader, memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     conn.send(READY)  # a file's time limit starts now, not while the worker starts
     while True:
-        job = conn.recv()
+        try:
+            job = conn.recv()
+        except MemoryError:  # the file itself does not fit: the pipe is mid-message, so quit
+            os._exit(NO_MEMORY_EXIT)
         if job is None:
             return
         name, source = job
@@ -79,9 +85,11 @@ class _Slot:
     done: int = 0
 
 
-def _death_reason(process: BaseProcess) -> str:
+def _death_reason(process: BaseProcess, memory_mb: int) -> str:
     process.join(timeout=5)
     code = process.exitcode
+    if code == NO_MEMORY_EXIT:
+        return _oom_reason(memory_mb)
     if code is not None and code < 0:
         name = signal.Signals(-code).name if -code in signal.valid_signals() else ""
         return f"reader crashed (signal {-code}{' ' + name if name else ''})"
@@ -139,8 +147,16 @@ class _Run:
                 self.stop(slot)
                 continue
             name, source = self.queue.pop()
-            slot.conn.send((name, source))
             slot.name, slot.deadline = name, time.monotonic() + self.timeout_s
+            try:
+                slot.conn.send((name, source))
+            except OSError:  # the worker died while idle (out of memory, killed): this file
+                self.results[name] = _death_reason(
+                    slot.process, self.memory_mb
+                )  # is named, the rest go on
+                self.stop(slot, kill=True)
+        if not self.slots:  # every worker stopped above: start new ones on the next step
+            return
         busy = [s for s in self.slots if s.name is not None]
         timeout = max(0.0, min(s.deadline for s in busy) - time.monotonic()) if busy else None
         ready = wait([s.conn for s in self.slots], timeout=timeout)
@@ -156,7 +172,7 @@ class _Run:
         try:
             answer = slot.conn.recv()
         except (EOFError, OSError):
-            reason = _death_reason(slot.process)
+            reason = _death_reason(slot.process, self.memory_mb)
             self.stop(slot, kill=True)
             if slot.name is not None:
                 self.results[slot.name] = reason

@@ -92,6 +92,8 @@ def _bad_name(rel: str) -> str | None:
         return "file name is not valid UTF-8 (rename the file)"
     if any(unicodedata.category(ch) == "Cc" for ch in rel):
         return "file name holds a control character (rename the file)"
+    if "\\" in rel:  # a citation's path could never be opened: the API refuses backslashes
+        return "file name holds a backslash (rename the file)"
     return None
 
 

@@ -13,6 +13,9 @@
  * Safety: every string from the API (passages, titles, paths, error messages) is untrusted
  * and is only ever put into the page as text nodes (textContent / createTextNode), never
  * parsed as HTML. Nothing in this file uses innerHTML, outerHTML or insertAdjacentHTML.
+ * Requests carry cookies only to the page's own origin (credentials "same-origin"): behind a
+ * signing-in proxy (QA_AUTH=header, README) the user's session then reaches qa, and no
+ * other origin's API ever gets them.
  */
 
 const SCRIPT_URL = new URL(import.meta.url);
@@ -30,7 +33,7 @@ const LIMITS = new Map();
 /** The limits an API states (largest k, longest query); the defaults when it cannot say. */
 export function fetchLimits(endpoint) {
   if (!LIMITS.has(endpoint)) {
-    const load = fetch(`${endpoint}/limits`, { mode: "cors", credentials: "omit" })
+    const load = fetch(`${endpoint}/limits`, { mode: "cors", credentials: "same-origin" })
       .then((response) => (response.ok ? response.json() : null))
       .then((body) => {
         const positive = (n) => Number.isInteger(n) && n > 0;
@@ -788,7 +791,7 @@ export class QaSearch extends HTMLElement {
         headers,
         signal: controller.signal,
         mode: "cors",
-        credentials: "omit",
+        credentials: "same-origin",
       });
       let body = null;
       try {
@@ -1151,7 +1154,7 @@ export class QaSource extends HTMLElement {
     let body = null;
     let error = null;
     try {
-      const response = await fetch(url, { headers, signal: controller.signal, credentials: "omit" });
+      const response = await fetch(url, { headers, signal: controller.signal, credentials: "same-origin" });
       try {
         body = await response.json();
       } catch (parseError) {
@@ -1248,7 +1251,7 @@ export class QaSource extends HTMLElement {
     link.addEventListener("click", async (event) => {
       event.preventDefault();
       try {
-        const response = await fetch(url, { headers: { "X-API-Key": keyHeader(p.key) }, credentials: "omit" });
+        const response = await fetch(url, { headers: { "X-API-Key": keyHeader(p.key) }, credentials: "same-origin" });
         if (!response.ok) {
           const body = await response.json().catch(() => null);
           const message = body && body.error && body.error.message;

@@ -117,3 +117,17 @@ def test_date_filters_take_after_inclusive_and_before_exclusive() -> None:
     assert Filters(modified_before=date(2024, 3, 6)).matches("a", info)
     assert not Filters(modified_before=date(2024, 3, 5)).matches("a", info)
     assert not Filters(modified_after=date(2000, 1, 1)).matches("a", {})  # unknown time
+
+
+def test_globs_match_without_backtracking_and_refuse_bad_classes() -> None:
+    """A filter is untrusted input: ``**?`` repeated made the old regular expression take
+    minutes on one path; a reversed range or an empty class is a clear ValueError."""
+    from qa.access.globs import compile_glob, glob_match
+
+    assert not glob_match("**?" * 12 + "Q", "x" * 200 + "/" + "y" * 200)
+    assert glob_match("**?" * 12 + "Q", "x" * 200 + "/" + "y" * 200 + "Q")
+    assert glob_match("a/**/b", "a/b") and glob_match("a/**/b", "a/x/y/b")
+    assert glob_match("[a-c]*.pdf", "b1.pdf") and not glob_match("[!a-c]*.pdf", "b1.pdf")
+    for bad in ("[z-a]", "[!]", "[abc"):
+        with pytest.raises(ValueError):
+            compile_glob(bad)

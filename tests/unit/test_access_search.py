@@ -167,3 +167,35 @@ def test_eval_as_a_group_only_gets_what_the_group_may_see(
     assert got == {"sub/helse.txt"} and saved["access"]["groups"] is None
     url = run_eval("--gold", gold, "--url", "http://127.0.0.1:9", "--groups", "hr")
     assert url.exit_code == 2 and "not --url" in url.output
+
+
+def test_hidden_files_do_not_change_the_scores_a_caller_sees(
+    tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    """The lexical weight depends on the corpus's languages: counted over what the caller may
+    see, a hidden folder in another language changes no anonymous score."""
+    public = {
+        f"pub/doc{i}.txt": f"Kommunen har ansvar for vei og vann nummer {i}, og skolene."
+        for i in range(6)
+    }
+    hidden = {
+        f"hr/case{i}.txt": f"The employee salary negotiation for case {i} was agreed today."
+        for i in range(6)
+    }
+
+    def scores(files: dict[str, str], name: str) -> list[float]:
+        root = tmp_path / name
+        for rel, text in files.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text + "\n", "utf-8")
+        (root / "access.toml").write_text(
+            '[[rule]]\npath = "hr/**"\ngroups = ["hr"]\n[[rule]]\npath = "**"\ngroups = ["*"]\n'
+        )
+        s = settings.model_copy(update={"sources_dir": root, "index_dir": tmp_path / f"i-{name}"})
+        build_index(s, fake_embedder, progress=False)
+        found = Retriever.load(s.index_dir, s, fake_embedder).search(
+            "Who in the kommunen is responsible for vei, vann and the schools?", 5, ANONYMOUS
+        )
+        return [round(h.score, 9) for h in found.hits]
+
+    assert scores(public, "alone") == scores(public | hidden, "with-hidden")

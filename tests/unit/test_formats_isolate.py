@@ -87,3 +87,14 @@ def test_real_readers_in_workers_and_plain_text_in_process() -> None:
     assert isinstance(results["c.txt"], Extracted) and results["c.txt"].text == "blåbær"
     assert isinstance(results["d.md"], Extracted) and results["d.md"].headings
     assert results["e.docx"] == "not a Word document (not a zip file)"
+
+
+def test_a_file_too_big_for_the_memory_limit_is_named_and_the_run_goes_on() -> None:
+    """The worker cannot even receive it: that file is named, the next one still comes back
+    (before, the parent's send raised BrokenPipeError and stopped the build, or waited
+    forever on no worker)."""
+    big = b"%PDF-1.4\n" + b"x" * 60_000_000 + b"\n%%EOF"
+    jobs: list[tuple[str, bytes | Path]] = [("big.pdf", big), ("cut.pdf", b"%PDF-1.4 cut")]
+    results = extract_many(jobs, timeout_s=60, memory_mb=192, workers=1)
+    assert results["big.pdf"] == "ran out of memory (limit 192 MB)"
+    assert results["cut.pdf"] == "truncated PDF (no end-of-file marker)"  # read by a new worker

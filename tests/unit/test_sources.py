@@ -115,6 +115,16 @@ def test_control_characters_in_names_are_skipped_and_named(tmp_path: Path) -> No
     }
 
 
+def test_a_backslash_in_a_name_is_skipped_and_named(tmp_path: Path) -> None:
+    """The API refuses backslashes in source paths, so such a citation could never be opened."""
+    (tmp_path / "notat\\2023.txt").write_text("Kommunen har ansvar for skolene.", "utf-8")
+    docs, skipped = scan_sources(tmp_path)
+    assert docs == []
+    assert [(s.path, s.reason) for s in skipped] == [
+        ("notat\\2023.txt", "file name holds a backslash (rename the file)")
+    ]
+
+
 def test_shown_escapes_what_could_forge_a_line_or_drive_a_terminal() -> None:
     assert shown("rapport.pdf") == "rapport.pdf"
     assert shown("ærlig navn – «sitat».txt") == "ærlig navn – «sitat».txt"

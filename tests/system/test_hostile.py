@@ -20,7 +20,7 @@ from tests.support.procs import no_traceback, qa_env, serving
 KEY = "s3cret-nøkkel"
 ALLOWED = "https://intranett.kommune.no"
 #: API operations open without a key: they carry no indexed data (a probe; the limits).
-OPEN = ("/health", "/limits")
+OPEN = ("/health", "/ready", "/limits")  # for load balancers and the widget: no indexed data
 
 
 def raw_get(url: str, target: str, headers: str = "") -> tuple[int, str]:

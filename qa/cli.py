@@ -19,6 +19,8 @@ from qa.access.options import access_options, caller_and_filters
 from qa.cli_context import CliContext, embedder_or_fail, fail, k_or_fail, settings_or_fail
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from qa.config import Settings
     from qa.index import BuildReport
     from qa.types import Embedder
@@ -115,7 +117,10 @@ def _summary(report: BuildReport, settings: Settings) -> None:
 
 @click.group(
     cls=LazyGroup,
-    lazy={"eval": "qa.eval.cli:eval_command"},
+    lazy={
+        "eval": "qa.eval.cli:eval_command",
+        "feedback": "qa.feedback.cli:feedback_group",
+    },
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
@@ -204,11 +209,12 @@ def serve_cmd(
     settings = settings_or_fail(
         index_dir=index_dir, sources_dir=sources, host=host, port=port, watch_sources=watch
     )
+    note = _serve_notes(settings)
     embedder = embedder_or_fail(settings)
     if current_version(settings.index_dir) is None:
         if not settings.build_if_missing:
             fail(f"no index in {settings.index_dir}: run `qa index --index {settings.index_dir}`")
-        click.echo(f"no index in {settings.index_dir}: building it first", err=True)
+        note(f"no index in {settings.index_dir}: building it first")
         _build(settings, embedder)
     live = LiveRetriever(settings, BatchingEmbedder(embedder))
     try:
@@ -218,13 +224,26 @@ def serve_cmd(
         fail(str(exc))
     from qa.api.app import run_server
 
-    click.echo(f"serving {settings.index_dir} on http://{settings.host}:{settings.port}", err=True)
+    note(f"serving {settings.index_dir} on http://{settings.host}:{settings.port}")
     try:
         run_server(settings, live)
     except SystemExit as exc:  # uvicorn exits 3 when it cannot listen; 3 means "skipped" here
         if exc.code not in (None, 0):
             fail(f"could not serve on {settings.host}:{settings.port} (the reason is above)")
         raise
+
+
+def _serve_notes(settings: Settings) -> Callable[[str], None]:
+    """Where ``qa serve`` says what it does: stderr as text, or (``QA_LOG_FORMAT=json``)
+    JSON log records like every other line it writes, configured before the model loads."""
+    if settings.log_format != "json":
+        return lambda message: click.echo(message, err=True)
+    import logging.config
+
+    from qa.api.logs import log_config
+
+    logging.config.dictConfig(log_config(settings) or {})
+    return logging.getLogger("qa.serve").info
 
 
 @cli.command("ask")
@@ -240,6 +259,7 @@ def ask_cmd(
 ) -> None:
     """Ask a question in the terminal: the best passages, each with its citation (only of
     files a caller in ``--groups`` may see and the filters let through, when given)."""
+    from qa.answer.show import marked_text
     from qa.index import IndexProblem
     from qa.retriever import Retriever
 
@@ -270,7 +290,7 @@ def ask_cmd(
             fg="cyan",
         )
         click.secho(f"   {p.title}", dim=True)
-        for line in p.text.splitlines():
+        for line in marked_text(hit).splitlines():  # the answer span in bold
             click.echo(f"   {line}")
 
 

@@ -129,6 +129,37 @@ class Settings(BaseSettings):
     watch_polling: bool = Field(
         False, description="Poll the sources folder instead of file-system events (network mounts)."
     )
+    # operations (metrics, logs, slow clients)
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, GET /metrics needs `Authorization: Bearer <token>`."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="qa serve's log: text, or one JSON object per line (json)."
+    )
+    log_queries: bool = Field(
+        False, description="Put the query text in the JSON request log (queries can be personal)."
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Close a connection whose request line and headers take longer."
+    )
+
+    # --- feedback (qa.feedback) ---------------------------------------------------------
+    feedback_db: Path | None = Field(
+        None,
+        description="SQLite file of the votes from POST /feedback (and search counts); default "
+        "feedback.sqlite3 beside the index folder (in its parent), outside the builds.",
+    )
+    feedback_days: int = Field(
+        180, ge=1, description="Feedback older than this many days is deleted (privacy)."
+    )
+
+    # --- the answer span (qa.answer) -------------------------------------------------
+    answer_span: Literal["vectors", "query", "words", "first"] = Field(
+        "vectors",
+        description="How each result's answer span is chosen: vectors (sentence vectors "
+        "stored at index time, with query-word overlap), query (sentences embedded at query "
+        "time: slower), words (most query words) or first (first sentence): baselines.",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -146,6 +177,13 @@ class Settings(BaseSettings):
             from qa.api.identity import parse_networks
 
             parse_networks(value)  # a bad entry is refused here, named
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("QA_METRICS_TOKEN is empty: unset it (open /metrics), or give one")
         return value
 
     @field_validator("api_key")

@@ -17,8 +17,10 @@ import numpy as np
 from qa import fusion
 from qa.access import PUBLIC, Caller, Filters, can_see
 from qa.access.rows import RowAccess, corpus_languages
+from qa.answer.locate import locate
 from qa.config import Settings
 from qa.index import IndexProblem, LoadedIndex, current_version, dense, load_index
+from qa.index.lexical import tokenize
 from qa.language import detect
 from qa.types import Embedder, Hit, Passage, SearchResult
 
@@ -182,7 +184,17 @@ class Retriever:
                     lex_rank.get(best),
                 )
             )
+        self._answer_spans(query, vector, hits)
         return SearchResult(query=query, language=language, hits=hits)
+
+    def _answer_spans(self, query: str, vector: np.ndarray, hits: list[Hit]) -> None:
+        """Each hit's answer span (``qa.answer``), by the configured method."""
+        table = self._index.sentences
+        if table is None or not hits:
+            return
+        terms = self._lexical.idf(query)
+        texts, method = self._index.texts, self.settings.answer_span
+        locate(hits, method, vector, table, texts, terms, tokenize, self.embedder, query)
 
     def _span(self, rows: list[int], start: int, end: int) -> Passage:
         """The best of ``rows`` (merged passages of one file) widened or narrowed to

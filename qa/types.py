@@ -33,6 +33,10 @@ class Hit:
     rank: int = 0
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    #: The answer span: offsets into the source text, start <= answer_start < answer_end <= end
+    #: (set by the retriever; None on a hit made elsewhere, read as the whole passage).
+    answer_start: int | None = None
+    answer_end: int | None = None
 
 
 @dataclass(slots=True)

@@ -1,6 +1,7 @@
 """The FastAPI application: wiring of routes, middleware, lifespan, and ``run_server``.
 
-Middleware, outermost first: CORS (so even 401/413/429 answers are readable by an allowed
+Middleware, outermost first: the request observer (X-Request-ID, request metrics, the
+JSON request log), CORS (so even 401/413/429 answers are readable by an allowed
 page), security headers, rate limit, request guards (UTF-8, body size), and a catch-all
 that turns a bug into a generic 500 inside all of them.
 """
@@ -18,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from qa import __version__
-from qa.api import ops, originals, routes, static
+from qa.api import feedback, metrics, ops, originals, routes, static
 from qa.api.errors import install_error_handlers
 from qa.api.guards import CatchAllMiddleware, RequestGuardMiddleware, on_unhandled
 from qa.api.identity import (
@@ -28,8 +29,10 @@ from qa.api.identity import (
     get_caller,
     parse_networks,
 )
+from qa.api.logs import RequestObserver
 from qa.api.ratelimit import RateLimitMiddleware
 from qa.api.security import DOCS_CSP, SecurityHeadersMiddleware
+from qa.api.server import server_options
 from qa.config import Settings
 from qa.embedding.factory import EmbedderFactory, ModelFactory
 from qa.index import IndexProblem
@@ -44,10 +47,12 @@ DESCRIPTION = """Search Norwegian public-sector documents. Every result is an ex
 Errors always have the body `{"error": {"code", "message", "details"}}`.
 
 When the server has an API key (`QA_API_KEY`, or `QA_AUTH=keys`), `/search` and
-`/sources` need it in `X-API-Key` or `Authorization: Bearer`; `/health`, `/limits`,
-`/docs`, `/openapi.json` and the static `/`, `/view` and `/widget.js` stay open (they
-carry no indexed data). Search and sources answer only with the files the caller may see
-(`QA_AUTH`, `access.toml`): a hidden file is a 404, like a missing one. Requests
+`/sources` need it in `X-API-Key` or `Authorization: Bearer`; `/health`, `/ready`,
+`/limits`, `/docs`, `/openapi.json` and the static `/`, `/view` and `/widget.js` stay open
+(they carry no indexed data). `GET /metrics` (Prometheus text) needs `QA_METRICS_TOKEN` as a
+bearer token when that is set. Every answer carries `X-Request-ID`. Search and sources
+answer only with the files the caller may see (`QA_AUTH`, `access.toml`): a hidden file is
+a 404, like a missing one. Requests
 are limited per client address (`QA_RATE_LIMIT`); over the limit the answer is 429 with
 `Retry-After`. `GET /limits` gives the largest `k` and the longest query.
 
@@ -144,6 +149,7 @@ def create_app(
     app.state.settings = settings
     app.state.live = live
     app.state.embedder_factory = embedder_factory or ModelFactory()
+    app.state.metrics = metrics.create_metrics(app.state, settings)
     install_error_handlers(app)
     app.add_exception_handler(Exception, on_unhandled)
 
@@ -153,9 +159,11 @@ def create_app(
         protected.append(Depends(document_key))
     app.include_router(routes.health_router)
     app.include_router(ops.router)
+    app.include_router(metrics.router)
     # Before routes.router: its /sources/{path:path} would match ".../original" too.
     app.include_router(originals.router, dependencies=protected)
     app.include_router(routes.router, dependencies=protected)
+    app.include_router(feedback.router, dependencies=protected)  # + its lifespan
     app.include_router(static.router)
 
     # Swagger UI's files come from the swagger-ui-bundle package: an intranet has no CDN.
@@ -184,7 +192,9 @@ def create_app(
     app.add_middleware(ops.HeadMiddleware)
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(
-        RateLimitMiddleware, rate_limit=settings.rate_limit, exempt=frozenset({"/health"})
+        RateLimitMiddleware,
+        rate_limit=settings.rate_limit,
+        exempt=frozenset({"/health", "/metrics"}),
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(TrustedProxyMiddleware, networks=parse_networks(settings.trusted_proxies))
@@ -197,22 +207,14 @@ def create_app(
             expose_headers=["Retry-After", "X-Index-Version"],
             max_age=600,
         )
+    app.add_middleware(  # outermost: every answer has its X-Request-ID, and is counted
+        RequestObserver,
+        metrics=app.state.metrics,
+        routes=app.router.routes,
+        log_requests=settings.log_format == "json",
+        log_queries=settings.log_queries,
+    )
     return app
-
-
-def server_options(settings: Settings) -> dict[str, Any]:
-    """How ``qa serve`` runs uvicorn: ``uvicorn.run``'s options (the tests start their
-    servers with the same ones)."""
-    return {
-        "host": settings.host,
-        "port": settings.port,
-        "server_header": False,
-        # Forwarded headers count only from QA_TRUSTED_PROXIES (TrustedProxyMiddleware):
-        # uvicorn's own handling would trust them from 127.0.0.1, i.e. any local process.
-        "proxy_headers": False,
-        "timeout_graceful_shutdown": 10,
-        "log_level": "info",
-    }
 
 
 def run_server(

@@ -6,11 +6,19 @@ The same types check both, so a filter means the same by either method; what it 
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from qa.access import Filters
 from qa.access.globs import compile_glob
@@ -29,6 +37,22 @@ def _valid_glob(glob: str) -> str:
         raise ValueError(f"invalid glob: {exc}") from None
     return glob
 
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_day(value: object) -> object:
+    """Only what the schema's ``format: date`` allows: pydantic alone also takes 0 (a Unix
+    time) and "2024-01-01T00:00:00", which a client reading the schema would not expect."""
+    if value is None or isinstance(value, date):
+        return value
+    if isinstance(value, str) and _ISO_DAY.fullmatch(value):
+        return value
+    raise ValueError("not a date in the form YYYY-MM-DD")
+
+
+#: A day as the schema states it: ``YYYY-MM-DD`` and nothing else.
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
 
 #: A ``[`` opens a class that a later ``]`` closes (what ``compile_glob`` takes), in the
 #: schema too, so clients and fuzzers know.
@@ -61,10 +85,10 @@ class SearchFilters(BaseModel):
     language: list[LanguageCode] = Field(
         default_factory=list, max_length=MAX_VALUES, description='Detected language: "nb", "en"…'
     )
-    modified_after: date | None = Field(
+    modified_after: IsoDay | None = Field(
         None, description="Files last modified on or after this day (ISO date, UTC)."
     )
-    modified_before: date | None = Field(
+    modified_before: IsoDay | None = Field(
         None, description="Files last modified before this day (an empty range: no results)."
     )
 
@@ -90,8 +114,8 @@ def filters_from_query(
         list[LanguageCode] | None,
         Query(max_length=MAX_VALUES, description="Language (repeatable)."),
     ] = None,
-    modified_after: Annotated[date | None, Query(description="ISO date, inclusive.")] = None,
-    modified_before: Annotated[date | None, Query(description="ISO date, exclusive.")] = None,
+    modified_after: Annotated[IsoDay | None, Query(description="ISO date, inclusive.")] = None,
+    modified_before: Annotated[IsoDay | None, Query(description="ISO date, exclusive.")] = None,
 ) -> Filters:
     """The GET parameters, with the same types as ``SearchFilters`` (so the same 422s)."""
     return Filters(

@@ -112,11 +112,13 @@ class RequestGuardMiddleware(HttpMiddleware):
         await response(scope, receive, send)
 
 
-def internal_error(method: object, path: object, exc: BaseException) -> JSONResponse:
-    """The one generic 500: the traceback goes to the log under a request id that the body
-    repeats; the body says nothing else. It carries the security headers itself, for the
-    failures that happen outside ``SecurityHeadersMiddleware``."""
-    request_id = uuid.uuid4().hex[:16]
+def internal_error(
+    method: object, path: object, exc: BaseException, request_id: str | None = None
+) -> JSONResponse:
+    """The one generic 500: the traceback goes to the log under the request id (the
+    request's ``X-Request-ID``) that the body repeats; the body says nothing else. It
+    carries the security headers itself, for the failures outside ``SecurityHeadersMiddleware``."""
+    request_id = request_id or uuid.uuid4().hex
     log.error("unhandled error %s on %s %s", request_id, method, path, exc_info=exc)
     response = error_json(500, "internal_error", "Internal server error.", request_id=request_id)
     add_security_headers(response.headers)
@@ -126,7 +128,8 @@ def internal_error(method: object, path: object, exc: BaseException) -> JSONResp
 async def on_unhandled(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's outermost ``Exception`` handler: a failure in a middleware that runs
     outside ``CatchAllMiddleware`` (rate limit, security headers, CORS)."""
-    return internal_error(request.method, request.url.path, exc)
+    rid = request.scope.get("state", {}).get("request_id")
+    return internal_error(request.method, request.url.path, exc, rid)
 
 
 class CatchAllMiddleware(HttpMiddleware):
@@ -150,5 +153,6 @@ class CatchAllMiddleware(HttpMiddleware):
         except Exception as exc:
             if started:  # nothing sensible can be sent any more; let the server drop it
                 raise
-            response = internal_error(scope.get("method"), scope.get("path"), exc)
+            rid = scope.get("state", {}).get("request_id")
+            response = internal_error(scope.get("method"), scope.get("path"), exc, rid)
             await response(scope, receive, send)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from qa.access import Caller, Filters
 from qa.api.deps import LiveDep, RetrieverDep, SettingsDep
 from qa.api.errors import ApiError, validation_error
+from qa.api.feedback_state import count_search
 from qa.api.filters import filters_from_query
 from qa.api.identity import CallerDep, OpenCallerDep
 from qa.api.schemas import (
@@ -87,12 +88,17 @@ def _checked(query: str, k: int | None, settings: Settings, where: str) -> tuple
 
 
 async def _search(
-    retriever: Retriever, query: str, k: int, caller: Caller, filters: Filters
+    request: Request, retriever: Retriever, query: str, k: int, caller: Caller, filters: Filters
 ) -> SearchResponse:
-    """Ranks only what ``caller`` may see and ``filters`` let through (inside the retriever)."""
+    """Ranks only what ``caller`` may see and ``filters`` let through (inside the retriever);
+    counted in the metrics, and its result count (and query) kept for the request log."""
     result = await run_in_threadpool(
         lambda: retriever.search(query, k, caller=caller, filters=filters)
     )
+    request.state.search_results, request.state.search_query = len(result.hits), query
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics:
+        metrics.searched(result.language, len(result.hits))
     return SearchResponse.from_result(result, retriever.version)
 
 
@@ -100,21 +106,27 @@ _SEARCH: dict[str, Any] = {
     "tags": ["search"],
     "response_model": SearchResponse,
     "responses": error_responses(400, 401, 413, 422, 429, 503),
+    "dependencies": [Depends(count_search)],  # searches answered, for `qa feedback stats`
 }
 
 
 @router.post("/search", summary="Search the documents", **_SEARCH)
 async def search_post(
-    body: SearchRequest, retriever: RetrieverDep, settings: SettingsDep, caller: CallerDep
+    request: Request,
+    body: SearchRequest,
+    retriever: RetrieverDep,
+    settings: SettingsDep,
+    caller: CallerDep,
 ) -> SearchResponse:
     """Return the passages that best answer ``query``, each with its exact citation."""
     query, k = _checked(body.query, body.k, settings, "body")
     filters = body.filters.to_filters() if body.filters else Filters()
-    return await _search(retriever, query, k, caller, filters)
+    return await _search(request, retriever, query, k, caller, filters)
 
 
 @router.get("/search", summary="Search the documents (query string)", **_SEARCH)
 async def search_get(
+    request: Request,
     retriever: RetrieverDep,
     settings: SettingsDep,
     caller: CallerDep,
@@ -125,7 +137,7 @@ async def search_get(
     """Same as ``POST /search``, for links and quick tests: ``/search?q=...&k=5``
     (filters: ``&source=hr/**&format=pdf``)."""
     query, k = _checked(q, k, settings, "query")
-    return await _search(retriever, query, k, caller, filters)
+    return await _search(request, retriever, query, k, caller, filters)
 
 
 @health_router.get(

@@ -78,13 +78,21 @@ class ResultItem(BaseModel):
     section: str = Field(
         description='Heading path above the passage, " › " between levels; "" when none.'
     )
+    answer_start: int = Field(
+        description="Offset of the answer span (the sentence, or two, most likely to answer) "
+        "in the source text; start <= answer_start < answer_end <= end."
+    )
+    answer_end: int = Field(description="Offset just past the answer span's end.")
 
     @classmethod
     def from_hit(cls, hit: Hit) -> ResultItem:
-        """Flatten a retriever Hit into the wire shape."""
+        """Flatten a retriever Hit into the wire shape (no span set: the whole passage)."""
         p = hit.passage  # every field of the passage that the wire shape has, by name
         shared = {name: getattr(p, name) for name in cls.model_fields if hasattr(p, name)}
-        return cls(rank=hit.rank, score=float(hit.score), **shared)
+        a, b = hit.answer_start, hit.answer_end
+        if a is None or b is None:
+            a, b = p.start, p.end
+        return cls(rank=hit.rank, score=float(hit.score), answer_start=a, answer_end=b, **shared)
 
 
 class SearchResponse(BaseModel):
@@ -109,6 +117,8 @@ class SearchResponse(BaseModel):
                     "page_start": 3,
                     "page_end": 3,
                     "section": "Stønad › Frister",
+                    "answer_start": 120,
+                    "answer_end": 153,
                 }
             ],
         }

@@ -39,6 +39,7 @@ RECORDED_SETTINGS = [
     "lexical_weight",
     "index_type",
     "backend",
+    "answer_span",
 ]
 K_HELP = "Cut of recall@k [10; at most QA_MAX_K, the API's largest k]."
 FLOOR_HELP = "Exit 1 if a metric is below VALUE: hit@5=0.9, en:answer@5=0.8 (repeatable)."
@@ -149,7 +150,7 @@ def eval_command(
         raise click.UsageError("give --gold FILE (or --compare A.json B.json)")
     if sum(x is not None for x in (sources, index_dir, url)) > 1:
         raise click.UsageError("give one of --sources, --index and --url")
-    from qa.eval.metrics import check_floors, metric_names, parse_floor
+    from qa.eval.metrics import check_floors, parse_floor, reported_names
     from qa.eval.run import load_gold
 
     try:
@@ -159,9 +160,9 @@ def eval_command(
             questions = load_gold(gold)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    unknown = [f"{g}:{m}" for g, m, _ in limits if m not in metric_names(k)]
+    unknown = [f"{g}:{m}" for g, m, _ in limits if m not in reported_names(k)]
     if unknown:
-        raise click.UsageError(f"no such metric: {', '.join(unknown)} ({metric_names(k)})")
+        raise click.UsageError(f"no such metric: {', '.join(unknown)} ({reported_names(k)})")
     for note in notes:
         click.secho(f"warning: {note.message}", fg="yellow", err=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -22,7 +22,9 @@ _PASSAGE_FIELDS = tuple(f.name for f in fields(Passage))
 def to_hit(item: ResultItem) -> Hit:
     """One wire result back into the retriever's Hit (the inverse of ``ResultItem.from_hit``)."""
     passage = Passage(**{name: getattr(item, name) for name in _PASSAGE_FIELDS})
-    return Hit(passage, item.score, item.rank)
+    return Hit(
+        passage, item.score, item.rank, answer_start=item.answer_start, answer_end=item.answer_end
+    )
 
 
 def result_from_search(data: Any) -> SearchResult:

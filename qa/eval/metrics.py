@@ -17,7 +17,9 @@ import numpy as np
 
 CURVE_K = 10  # recall@1..CURVE_K is plotted; MRR and nDCG are cut at 10 too
 LANGS = ("nb", "nn", "en")
-FLOOR_METRICS = {"hit", "mrr", "ndcg", "recall", "answer"}
+FLOOR_METRICS = {"hit", "mrr", "ndcg", "recall", "answer", "answer-span", "span|answer"}
+#: Of the questions whose first result holds the answer, the share whose answer span does.
+SHARE = "span|answer@1"
 _RANX = {"hit": "hit_rate", "mrr": "mrr", "ndcg": "ndcg", "recall": "recall"}
 
 # ranx input: {qid: {doc: relevance}} and {qid: {doc: score}}, for the "file" and "answer" runs
@@ -26,14 +28,22 @@ Pairs = dict[str, tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]]
 
 def metric_names(k: int) -> list[str]:
     """The reported metrics, in display order (``recall@k`` follows ``--k``)."""
-    return ["hit@1", "hit@5", "mrr@10", "ndcg@10", f"recall@{k}", "answer@1", "answer@5"]
+    return [
+        *("hit@1", "hit@5", "mrr@10", "ndcg@10", f"recall@{k}", "answer@1", "answer@5"),
+        *("answer-span@1", "answer-span@5"),
+    ]
+
+
+def reported_names(k: int) -> list[str]:
+    """What the report shows and floors may name: the ranx metrics and the span share."""
+    return [*metric_names(k), SHARE]
 
 
 def ranx_metric(metric: str) -> tuple[str, str]:
     """Our metric name -> (which run, ranx metric)."""
     name, cut = metric.split("@")
-    if name == "answer":
-        return "answer", f"hit_rate@{cut}"
+    if name in ("answer", "answer-span"):  # the passage, or its answer span, holds it
+        return ("answer" if name == "answer" else "span"), f"hit_rate@{cut}"
     return "file", f"{_RANX[name]}@{cut}"
 
 
@@ -43,7 +53,7 @@ def _by_run(metrics: Iterable[str]) -> dict[str, dict[str, str]]:
     for m in metrics:
         which, theirs = ranx_metric(m)
         out.setdefault(which, {})[m] = theirs
-    return {w: out[w] for w in ("file", "answer") if w in out}
+    return {w: out[w] for w in ("file", "answer", "span") if w in out}
 
 
 @contextmanager
@@ -54,24 +64,29 @@ def _quiet() -> Iterator[None]:
 
 
 def qrels_and_runs(records: list[dict]) -> Pairs:
-    """File-level and answer-level (qrels, run) as ranx dicts, for answerable records."""
+    """File-level, answer-level and answer-span-level (qrels, run) as ranx dicts, for
+    answerable records (a record from before answer spans has none that holds it)."""
     fq: dict = {}
     fr: dict = {}
     aq: dict = {}
     ar: dict = {}
+    sr: dict = {}
     for rec in records:
         qid, rows, n = rec["id"], rec["results"], len(rec["results"])
         fq[qid], aq[qid] = {rec["source"]: 1}, {"ANSWER": 1}
         files: dict[str, float] = {}
         answers: dict[str, float] = {}
+        spans: dict[str, float] = {}
         for r in rows:
             score = float(n - r["rank"] + 1)  # distinct, decreasing: ranx keeps our order
             doc = r["source"] if r["source"] not in files else f"#{r['rank']}"
             files[doc] = score
             first = r["has_answer"] and "ANSWER" not in answers
             answers["ANSWER" if first else f"#{r['rank']}"] = score
-        fr[qid], ar[qid] = files, answers
-    return {"file": (fq, fr), "answer": (aq, ar)}
+            first = r.get("has_span", False) and "ANSWER" not in spans
+            spans["ANSWER" if first else f"#{r['rank']}"] = score
+        fr[qid], ar[qid], sr[qid] = files, answers, spans
+    return {"file": (fq, fr), "answer": (aq, ar), "span": (aq, sr)}
 
 
 def ranx_scores(records: list[dict], metrics: list[str]) -> dict[str, dict[str, float]]:
@@ -129,6 +144,8 @@ def summarise(records: list[dict], k: int) -> dict[str, Any]:
     for lang in langs:
         ids = [r["id"] for r in records if r["answerable"] and lang in ("all", r["lang"])]
         metrics[lang] = {"n": len(ids)} | {m: _mean(per_q[m][i] for i in ids) for m in names}
+        wanted = set(ids)
+        metrics[lang][SHARE] = _span_share(r for r in records if r["id"] in wanted)
         curve[lang] = [_mean(per_q[m][i] for i in ids) for m in curve_names]
     lat = np.array([r["latency_ms"] for r in records], dtype=float)
     latency = {"n": int(lat.size)} | (
@@ -147,6 +164,13 @@ def summarise(records: list[dict], k: int) -> dict[str, Any]:
         "unanswerable": _unanswerable(records),
         "questions": questions,
     }
+
+
+def _span_share(records: Iterable[dict]) -> float | None:
+    """Among questions whose first result holds the answer, the share whose answer span
+    does too (None: no first result holds it)."""
+    firsts = [r["results"][0] for r in records if r["results"] and r["results"][0]["has_answer"]]
+    return _mean(float(r.get("has_span", False)) for r in firsts)
 
 
 def _top(rec: dict) -> float | None:

@@ -14,7 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from qa.eval.metrics import CURVE_K, failed, metric_names
+from qa.eval.metrics import CURVE_K, failed, reported_names
 
 SNIPPET = 300  # characters of a passage shown per failed question in the HTML page
 
@@ -28,7 +28,8 @@ def format_table(result: dict, max_failed: int = 25) -> str:
     groups = list(result["metrics"])
     rows = [["metric", *groups], ["questions", *(str(result["metrics"][g]["n"]) for g in groups)]]
     rows += [
-        [m, *(_fmt(result["metrics"][g][m]) for g in groups)] for m in metric_names(result["k"])
+        [m, *(_fmt(result["metrics"][g].get(m)) for g in groups)]
+        for m in reported_names(result["k"])
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
@@ -140,8 +141,8 @@ def _metrics_html(result: dict) -> str:
         + "".join(f"<td>{result['metrics'][g]['n']}</td>" for g in groups)
         + "</tr>"
     ]
-    for m in metric_names(result["k"]):
-        cells = "".join(f"<td>{_fmt(result['metrics'][g][m])}</td>" for g in groups)
+    for m in reported_names(result["k"]):
+        cells = "".join(f"<td>{_fmt(result['metrics'][g].get(m))}</td>" for g in groups)
         rows.append(f"<tr><td>{escape(m)}</td>{cells}</tr>")
     return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
 

@@ -104,13 +104,19 @@ def _norm(text: str) -> str:
 
 
 def _result_rows(q: GoldQuestion, hits: list[Hit]) -> list[dict]:
+    """One row a result: the passage, its answer span, and whether each holds the answer."""
     want = _norm(q.answer) if q.answerable and q.answer else None
     rows = []
     for pos, h in enumerate(hits, 1):
-        gold = q.answerable and h.passage.source == q.source
-        has = bool(gold and want and want in _norm(h.passage.text))
-        info = {"from_gold": gold, "has_answer": has}
-        rows.append({"rank": pos, "score": float(h.score)} | asdict(h.passage) | info)
+        p = h.passage
+        gold = q.answerable and p.source == q.source
+        has = bool(gold and want and want in _norm(p.text))
+        a = p.start if h.answer_start is None else h.answer_start
+        b = p.end if h.answer_end is None else h.answer_end
+        in_span = bool(has and want and want in _norm(p.text[a - p.start : b - p.start]))
+        info = {"from_gold": gold, "has_answer": has, "has_span": in_span}
+        span = {"answer_start": a, "answer_end": b}
+        rows.append({"rank": pos, "score": float(h.score)} | asdict(p) | span | info)
     return rows
 
 

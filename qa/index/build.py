@@ -8,6 +8,8 @@ Layout (a person can open every file)::
                             sources.jsonl   the text of every source (citations), its pages
                                             and headings
                             embeddings.npy  passage vectors (reused for unchanged files)
+                            sentences.npy   sentence offsets of every source (answer spans)
+                            sentence_vectors.npy  their vectors, float16 (reused likewise)
                             dense.faiss     FAISS index
                             lexical/        bm25s files
 
@@ -38,6 +40,13 @@ from qa.index.access import access_of, without_rules
 from qa.index.lexical import LexicalIndex
 from qa.index.manifest import BuiltWith, IndexProblem, make_manifest
 from qa.index.reuse import Previous, previous_build, rehome
+from qa.index.sentences import (
+    SentencePlan,
+    SentenceTable,
+    embed_sentences,
+    manifest_entry,
+    save_sentences,
+)
 from qa.index.store import (
     collect,
     current_version,
@@ -48,6 +57,7 @@ from qa.index.store import (
     write_json,
     write_jsonl,
 )
+from qa.language import detect
 from qa.sources import Extracted, ReadKey, Skipped, SourceDoc, scan_sources, shown
 from qa.types import Embedder, Passage
 
@@ -75,6 +85,8 @@ class BuildReport:
     scanned: dict[str, tuple[int, ...]] = field(default_factory=dict)  # path -> scanned pages
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, warning)
     unmatched: int = 0  # files no access rule matches: visible to nobody
+    sentences: int = 0  # sentences embedded for answer spans (reused ones not counted)
+    sentence_seconds: float = 0.0  # of ``seconds``, spent cutting and embedding them
     access_file: str | None = None  # the rules file; None: everything public
 
     def describe(self, docs: list[SourceDoc], access: dict[str, Any]) -> BuildReport:
@@ -145,6 +157,7 @@ class _Plan:
     passages: list[Passage] = field(default_factory=list)
     reused: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (first row, vectors)
     new: list[int] = field(default_factory=list)  # rows to embed
+    sentences: SentencePlan = field(default_factory=SentencePlan)
 
     @property
     def reused_count(self) -> int:
@@ -152,9 +165,14 @@ class _Plan:
 
 
 def _plan(
-    docs: list[SourceDoc], previous: Previous, settings: Settings, embedder: Embedder
+    docs: list[SourceDoc],
+    previous: Previous,
+    settings: Settings,
+    embedder: Embedder,
+    languages: dict[ReadKey, str],
 ) -> _Plan:
-    """Reuse the passages and vectors of unchanged files; chunk the others."""
+    """Reuse the passages, sentences and vectors of unchanged files; chunk the others
+    (their languages, needed to cut sentences, are added to ``languages``)."""
     plan = _Plan()
 
     def fits(text: str) -> bool:
@@ -165,7 +183,10 @@ def _plan(
         if old is not None:
             plan.reused.append((len(plan.passages), old.vectors))
             plan.passages.extend(rehome(p, doc) for p in old.passages)
+            plan.sentences.add(doc.path, old.sentence_spans, old.sentence_vectors)
             continue
+        language = languages.setdefault(doc.key, detect(doc.text))
+        plan.sentences.add_new(doc.path, doc.text, language)
         for p in chunk_document(doc, settings.chunk_size, settings.chunk_overlap, fits):
             plan.new.append(len(plan.passages))
             plan.passages.append(p)
@@ -232,14 +253,16 @@ def build_index(
             report = _unchanged(previous, index_dir, docs, skipped, t0, access)
             log.info("index %s is up to date (%d passages)", report.build_id, report.passages)
             return report
-        plan = _plan(docs, previous, settings, embedder)
-        matrix = _vectors(plan, embedder, progress)
-        build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         languages = {key: old.language for key, old in previous.reusable.items()}
+        plan = _plan(docs, previous, settings, embedder, languages)
+        matrix = _vectors(plan, embedder, progress)
+        table = embed_sentences(plan.sentences, {d.path: d.text for d in docs}, embedder, progress)
+        build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         manifest = make_manifest(
             build_id, settings, embedder, docs, plan.passages, skipped, languages, meta, access
         )
-        path = _write_build(index_dir, build_id, manifest, docs, plan.passages, matrix)
+        _add_sentences(manifest, table)
+        path = _write_build(index_dir, build_id, manifest, docs, plan.passages, matrix, table)
         swap(index_dir, build_id)
         collect(index_dir)
     report = BuildReport(
@@ -252,13 +275,23 @@ def build_index(
         removed=sorted(set(previous.keys) - {d.path for d in docs}),
         skipped=skipped,
         seconds=time.perf_counter() - t0,
+        sentences=plan.sentences.to_embed,
+        sentence_seconds=plan.sentences.seconds,
     ).describe(docs, access)
     log.info(
-        "index %s: %d sources, %d passages (%d embedded, %d reused), %d removed",
+        "index %s: %d sources, %d passages (%d embedded, %d reused), %d removed; "
+        "%d sentences embedded in %.1f of %.1f s",
         *(build_id, report.sources, report.passages, report.embedded, report.reused),
-        len(report.removed),
+        *(len(report.removed), report.sentences, report.sentence_seconds, report.seconds),
     )
     return report
+
+
+def _add_sentences(manifest: dict[str, Any], table: SentenceTable) -> None:
+    """The sentence table's block and each source's rows, in the manifest."""
+    manifest["sentences"] = manifest_entry(len(table.spans))
+    for path, (first, count) in table.rows.items():
+        manifest["sources"][path]["sentences"] = [first, count]
 
 
 def _write_build(
@@ -268,6 +301,7 @@ def _write_build(
     docs: list[SourceDoc],
     passages: list[Passage],
     matrix: np.ndarray,
+    table: SentenceTable,
 ) -> Path:
     """Write every file of a build, the manifest last, and rename it into ``builds/``."""
     builds = index_dir / "builds"
@@ -282,6 +316,7 @@ def _write_build(
             np.save(fh, matrix)
             fh.flush()
             os.fsync(fh.fileno())
+        save_sentences(table, tmp)
         dense.save(dense.build(matrix, manifest["dense"]["type"]), tmp / "dense.faiss")
         LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
         sync_tree(tmp)  # FAISS and bm25s do not fsync: on disk before the manifest says whole

@@ -76,6 +76,18 @@ class LexicalIndex:
         rows = scores["indices"][scores["indptr"][column] : scores["indptr"][column + 1]]
         return bool(mask[rows].any())
 
+    def idf(self, query: str) -> dict[str, float]:
+        """The query's terms the corpus knows, with their BM25 idf (rarer: heavier), for
+        weighing which sentence of a result holds them."""
+        out: dict[str, float] = {}
+        for token in set(tokenize(query)):
+            column = self._vocab.get(token)
+            if column is not None:
+                indptr = self._bm25.scores["indptr"]
+                df = int(indptr[column + 1] - indptr[column])
+                out[token] = float(np.log(1 + (self.n_docs - df + 0.5) / (df + 0.5)))
+        return out
+
     def search(
         self, query: str, k: int, mask: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

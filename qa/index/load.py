@@ -24,6 +24,7 @@ from qa.index.manifest import (
     check_manifest,
     validate_manifest,
 )
+from qa.index.sentences import SentenceTable, load_sentences
 from qa.index.store import read_jsonl
 from qa.types import Passage
 
@@ -39,6 +40,7 @@ class LoadedIndex:
     layout: dict[str, dict[str, Any]]  # path -> {"pages": [...], "headings": [...]} if any
     dense: faiss.Index | None
     lexical: LexicalIndex | None
+    sentences: SentenceTable | None = None  # the answer span's sentences
 
     @property
     def version(self) -> str:
@@ -67,6 +69,7 @@ def load_index(
         texts, layout = _sources(path / "sources.jsonl")
         if len(passages) != manifest["passages"]:
             raise ValueError("passages.jsonl does not match the manifest")
+        table = load_sentences(path, manifest, model.dim, list(manifest["sources"]))
         faiss_index = dense.load(path / "dense.faiss") if with_search else None
         lexical = LexicalIndex.load(path / "lexical", len(passages)) if with_search else None
         if faiss_index is not None and faiss_index.ntotal != len(passages):
@@ -80,7 +83,7 @@ def load_index(
             f"the index in {index_dir} is damaged ({type(exc).__name__}: {exc}); "
             f"rebuild it with `qa index --index {index_dir} --rebuild`"
         ) from exc
-    return LoadedIndex(path, manifest, passages, texts, layout, faiss_index, lexical)
+    return LoadedIndex(path, manifest, passages, texts, layout, faiss_index, lexical, table)
 
 
 def _sources(path: Path) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:

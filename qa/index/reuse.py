@@ -35,6 +35,8 @@ class Reusable:
     passages: list[Passage]
     vectors: np.ndarray
     language: str
+    sentence_spans: np.ndarray  # (start, end) offsets into the unchanged text
+    sentence_vectors: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -92,12 +94,14 @@ def previous_build(index_dir: Path, model: ModelIdentity, settings: Settings) ->
     except (ValueError, TypeError, KeyError) as exc:  # a hand-edited manifest: read again
         log.warning("manifest of %s is unusable for reuse (%s): re-reading all", old.path, exc)
         return Previous()
+    assert old.sentences is not None  # load_index always loads them
     reusable = {
         keys[path]: Reusable(
             path,
             [old.passages[i] for i in rows.get(path, [])],
             np.array(vectors[rows.get(path, [])]),
             info["language"],
+            *(np.array(a) for a in old.sentences.of(path)),
         )
         for path, info in sources.items()
     }

@@ -50,6 +50,20 @@ export function fetchLimits(endpoint) {
   return LIMITS.get(endpoint);
 }
 
+/** Endpoints that answered 404 to POST /feedback (a server without it): no feedback UI there. */
+const NO_FEEDBACK = new Set();
+
+/**
+ * [start, end) of a result's answer span as UTF-16 indexes into its text, or null when the
+ * result has none or an invalid one (the span must lie inside the passage [start, end)).
+ */
+export function answerRange(r) {
+  const [a, b, start, end] = [r.answer_start, r.answer_end, r.start, r.end];
+  if (![a, b, start, end].every(Number.isInteger) || !(start <= a && a < b && b <= end)) return null;
+  const text = String(r.text ?? "");
+  return [codePointToIndex(text, a - start), codePointToIndex(text, b - start)];
+}
+
 // Every message in both languages, side by side: [bokmål, English].
 const MESSAGES = {
   label: ["Søk i dokumentene", "Search the documents"],
@@ -90,6 +104,18 @@ const MESSAGES = {
     "Indeksen er oppdatert etter søket, så markeringen kan ha flyttet seg.",
     "The index was updated after the search, so the marked passage may have moved.",
   ],
+  answerHint: ["Trolig svaret på spørsmålet", "Likely the answer to the question"],
+  helpful: ["Svarte dette på spørsmålet?", "Did this answer the question?"],
+  yes: ["Ja, dette svarte på spørsmålet", "Yes, this answered the question"],
+  no: ["Nei, dette svarte ikke på spørsmålet", "No, this did not answer the question"],
+  noneAnswered: ["Ingen av disse svarte", "None of these answered"],
+  thanks: ["Takk!", "Thank you!"],
+  thanksLong: ["Takk for tilbakemeldingen!", "Thank you for the feedback!"],
+  feedbackStale: [
+    "Søket er oppdatert siden du søkte, så tilbakemeldingen ble ikke lagret.",
+    "The search has been updated since you searched, so the feedback was not saved.",
+  ],
+  feedbackFailed: ["Tilbakemeldingen ble ikke sendt.", "The feedback was not sent."],
   chars: [
     (n) => `${n.toLocaleString("nb-NO")} tegn`,
     (n) => `${n.toLocaleString("en-GB")} characters`,
@@ -157,56 +183,135 @@ export function matchSpans(text, terms) {
   return spans;
 }
 
-/**
- * A short excerpt of a passage around its densest cluster of matches.
- * Returns {text, spans} with spans relative to the excerpt.
- */
-export function excerpt(passage, terms, size = EXCERPT_CHARS) {
-  const text = String(passage).replace(/\s+/g, " ").trim();
-  let spans = matchSpans(text, terms);
-  if (text.length <= size) return { text, spans };
-  let from = 0;
-  if (spans.length) {
-    // The window of `size` chars that holds the most matches, starting a little before one.
-    let best = -1;
-    for (const [s] of spans) {
-      const start = Math.max(0, Math.min(s - 60, text.length - size));
-      const n = spans.filter(([a, b]) => a >= start && b <= start + size).length;
-      if (n > best) {
-        best = n;
-        from = start;
-      }
-    }
+/** Sorted, non-overlapping copies of [start, end) spans (overlapping or touching ones merged). */
+export function mergeSpans(spans) {
+  const sorted = spans.filter(([a, b]) => a < b).map(([a, b]) => [a, b]).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  const merged = [];
+  for (const span of sorted) {
+    const last = merged[merged.length - 1];
+    if (last && span[0] <= last[1]) last[1] = Math.max(last[1], span[1]);
+    else merged.push(span);
   }
-  let to = Math.min(text.length, from + size);
-  // Snap to word boundaries.
-  if (from > 0) {
-    const space = text.indexOf(" ", from);
-    if (space !== -1 && space - from < 30) from = space + 1;
-  }
-  if (to < text.length) {
-    const space = text.lastIndexOf(" ", to);
-    if (space > from && to - space < 30) to = space;
-  }
-  const prefix = from > 0 ? "… " : "";
-  const suffix = to < text.length ? " …" : "";
-  const shift = prefix.length - from;
-  spans = spans.filter(([a, b]) => a >= from && b <= to).map(([a, b]) => [a + shift, b + shift]);
-  return { text: prefix + text.slice(from, to) + suffix, spans };
+  return merged;
 }
 
-/** Append `text` to `parent` as text nodes, with the spans wrapped in <mark>. Never HTML. */
-function appendHighlighted(parent, text, spans) {
-  let pos = 0;
-  for (const [a, b] of spans) {
-    if (a > pos) parent.append(document.createTextNode(text.slice(pos, a)));
-    const mark = document.createElement("mark");
-    mark.setAttribute("part", "mark");
-    mark.textContent = text.slice(a, b);
-    parent.append(mark);
-    pos = b;
+/**
+ * The runs of a text of `length` characters: {from, to, mark, answer}, covering [0, length)
+ * in order, where `mark` says the run is a keyword highlight and `answer` that it lies in the
+ * answer span. A keyword crossing an edge of the answer is split there, so the answer stays
+ * one element with the keyword marks nested inside it.
+ */
+export function highlightRuns(length, spans, answer = null) {
+  const clamp = (n) => Math.max(0, Math.min(length, n));
+  const marks = mergeSpans(spans.map(([a, b]) => [clamp(a), clamp(b)]));
+  let span = null;
+  if (answer && clamp(answer[0]) < clamp(answer[1])) span = [clamp(answer[0]), clamp(answer[1])];
+  const cuts = new Set([0, length]);
+  for (const [a, b] of span ? [...marks, span] : marks) cuts.add(a).add(b);
+  const points = [...cuts].sort((x, y) => x - y);
+  const runs = [];
+  let k = 0;
+  for (let i = 0; i + 1 < points.length; i++) {
+    const from = points[i];
+    const to = points[i + 1];
+    while (k < marks.length && marks[k][1] <= from) k++;
+    const mark = k < marks.length && marks[k][0] <= from && to <= marks[k][1];
+    const inAnswer = span !== null && span[0] <= from && to <= span[1];
+    const last = runs[runs.length - 1];
+    if (last && last.mark === mark && last.answer === inAnswer) last.to = to;
+    else runs.push({ from, to, mark, answer: inAnswer });
   }
-  if (pos < text.length) parent.append(document.createTextNode(text.slice(pos)));
+  return runs;
+}
+
+const SPACE_RE = /\s/;
+
+/**
+ * A short excerpt of a passage: around its answer span when it has one (the whole span, up to
+ * `2 * size` characters), otherwise around its densest cluster of keyword matches. The text is
+ * cut from the passage as it is (the widget's CSS folds its line breaks into spaces), so a
+ * marked answer is exactly the source's characters. `answer` is [start, end) in the passage's
+ * UTF-16 indexes. Returns {text, spans, answer} with positions relative to the excerpt.
+ */
+export function excerpt(passage, terms, size = EXCERPT_CHARS, answer = null) {
+  const raw = String(passage);
+  const lo = raw.length - raw.trimStart().length;
+  const hi = Math.max(lo, raw.trimEnd().length);
+  const all = matchSpans(raw, terms);
+  let ans = null;
+  if (answer) {
+    const a = Math.max(lo, answer[0]);
+    const b = Math.min(hi, answer[1]);
+    if (a < b) ans = [a, b];
+  }
+  let from = lo;
+  let to = hi;
+  if (hi - lo > size) {
+    if (ans) {
+      const length = Math.min(ans[1] - ans[0], 2 * size);
+      const room = Math.max(0, size - length);
+      from = Math.max(lo, ans[0] - Math.min(room, 60));
+      to = Math.min(hi, Math.max(from + size, ans[0] + length));
+      from = Math.max(lo, Math.min(from, to - size));
+    } else {
+      // The window of `size` chars that holds the most matches, starting a little before one.
+      let best = -1;
+      for (const [s] of all) {
+        const start = Math.max(lo, Math.min(s - 60, hi - size));
+        const n = all.filter(([a, b]) => a >= start && b <= start + size).length;
+        if (n > best) {
+          best = n;
+          from = start;
+        }
+      }
+      to = Math.min(hi, from + size);
+    }
+    // Snap to word boundaries, never into the answer.
+    if (from > lo && SPACE_RE.test(raw[from - 1]) === false) {
+      let i = from;
+      while (i < to && !SPACE_RE.test(raw[i])) i++;
+      if (i < to && i - from < 30 && (!ans || i <= ans[0])) from = i;
+    }
+    if (to < hi && !SPACE_RE.test(raw[to])) {
+      let i = to;
+      while (i > from && !SPACE_RE.test(raw[i - 1])) i--;
+      if (to - i < 30 && i > from && (!ans || i >= ans[1])) to = i;
+    }
+    while (from < to && SPACE_RE.test(raw[from])) from++;
+    while (to > from && SPACE_RE.test(raw[to - 1])) to--;
+  }
+  const prefix = from > lo ? "… " : "";
+  const suffix = to < hi ? " …" : "";
+  const shift = prefix.length - from;
+  const spans = all.filter(([a, b]) => a >= from && b <= to).map(([a, b]) => [a + shift, b + shift]);
+  let inside = null;
+  if (ans && Math.max(ans[0], from) < Math.min(ans[1], to)) {
+    inside = [Math.max(ans[0], from) + shift, Math.min(ans[1], to) + shift];
+  }
+  return { text: prefix + raw.slice(from, to) + suffix, spans, answer: inside };
+}
+
+/**
+ * Append `text` to `parent` as text nodes: the keyword spans wrapped in <mark part="mark">,
+ * the answer span in one <mark class="answer" part="answer"> (keyword marks nested inside).
+ * Never HTML. Returns the answer element, or null.
+ */
+function appendHighlighted(parent, text, spans, answer = null, answerTitle = "") {
+  let answerEl = null;
+  for (const run of highlightRuns(text.length, spans, answer)) {
+    const piece = text.slice(run.from, run.to);
+    const node = run.mark ? h("mark", { part: "mark" }, piece) : document.createTextNode(piece);
+    if (!run.answer) {
+      parent.append(node);
+      continue;
+    }
+    if (!answerEl) {
+      answerEl = h("mark", { class: "answer", part: "answer", title: answerTitle || null });
+      parent.append(answerEl);
+    }
+    answerEl.append(node);
+  }
+  return answerEl;
 }
 
 /** Build an element: h("a", {href, class: "x"}, "text", child). Strings become text nodes. */
@@ -223,6 +328,14 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+const ICONS = {
+  search:
+    "M10.5 3a7.5 7.5 0 0 1 5.96 12.06l4.24 4.24-1.4 1.4-4.24-4.24A7.5 7.5 0 1 1 10.5 3Zm0 2a5.5 5.5 0 1 0 0 11 5.5 5.5 0 0 0 0-11Z",
+  clear: "M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4L12 13.4 6.4 19 5 17.6 10.6 12 5 6.4Z",
+  // Material Icons "thumb_up" (Apache-2.0).
+  up: "M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z",
+};
+
 function svgIcon(kind) {
   const NS = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(NS, "svg");
@@ -231,12 +344,9 @@ function svgIcon(kind) {
   svg.setAttribute("focusable", "false");
   svg.setAttribute("class", `icon icon-${kind}`);
   const path = document.createElementNS(NS, "path");
-  path.setAttribute(
-    "d",
-    kind === "search"
-      ? "M10.5 3a7.5 7.5 0 0 1 5.96 12.06l4.24 4.24-1.4 1.4-4.24-4.24A7.5 7.5 0 1 1 10.5 3Zm0 2a5.5 5.5 0 1 0 0 11 5.5 5.5 0 0 0 0-11Z"
-      : "M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4L12 13.4 6.4 19 5 17.6 10.6 12 5 6.4Z"
-  );
+  path.setAttribute("d", ICONS[kind === "down" ? "up" : kind]);
+  // 👎 is 👍 turned over. SVG, not emoji: not every intranet PC has an emoji font.
+  if (kind === "down") path.setAttribute("transform", "rotate(180 12 12)");
   svg.append(path);
   return svg;
 }
@@ -294,6 +404,8 @@ const THEME = `
   --_border: var(--qa-border, #c9d1da);
   --_radius: var(--qa-radius, 10px);
   --_mark-bg: var(--qa-mark-bg, #ffe58f);
+  --_answer-bg: var(--qa-answer-bg, color-mix(in srgb, var(--_accent) 13%, var(--_bg)));
+  --_answer-bar: var(--qa-answer-bar, var(--_accent));
   --_error: var(--qa-error, #b3261e);
   all: initial;
   display: block;
@@ -421,18 +533,64 @@ kbd[hidden] { display: none; }
 [role="listbox"] { list-style: none; margin: 0; padding: .25em 0; }
 [role="listbox"]:empty { display: none; }
 [role="listbox"][aria-busy="true"] { opacity: .55; }
-[role="option"] {
+li.result {
   display: block;
   margin: 0;
-  padding: .75em 1em .8em;
+  padding: 0;
   border-left: 3px solid transparent;
-  cursor: pointer;
 }
-[role="option"] + [role="option"] { border-top: 1px solid color-mix(in srgb, var(--_border) 60%, transparent); }
-[role="option"][aria-selected="true"] {
+li.result + li.result { border-top: 1px solid color-mix(in srgb, var(--_border) 60%, transparent); }
+li.result:has(> [aria-selected="true"]) {
   background: var(--_active-bg);
   border-left-color: var(--_accent);
 }
+[role="option"] {
+  display: block;
+  margin: 0;
+  padding: .75em 1em .8em calc(1em - 3px);
+  cursor: pointer;
+}
+.feedback {
+  display: flex;
+  flex-wrap: wrap;
+  align-items: center;
+  gap: .25em .5em;
+  margin: -.45em 0 0;
+  padding: 0 1em .6em calc(1em - 3px);
+  color: var(--_muted);
+}
+.feedback > * { font-size: .8125em; }
+.feedback[hidden] { display: none; }
+.feedback.none-row {
+  margin: 0;
+  padding: .55em 1em .65em;
+  border-top: 1px solid color-mix(in srgb, var(--_border) 60%, transparent);
+}
+button.vote, button.none {
+  all: unset;
+  display: inline-flex; align-items: center; justify-content: center;
+  min-width: 2em; min-height: 2em;
+  padding: 0 .35em;
+  border: 1px solid var(--_border);
+  border-radius: 999px;
+  background: var(--_bg);
+  color: var(--_fg);
+  cursor: pointer;
+  line-height: 1;
+}
+button.none { padding: 0 .8em; }
+button.vote .icon { width: 1.05em; height: 1.05em; color: var(--_muted); }
+button.vote[aria-pressed="true"] .icon { color: var(--_accent); }
+button.vote:hover, button.none:hover { border-color: var(--_accent); }
+button.vote:focus-visible, button.none:focus-visible { outline: 2px solid var(--_accent); outline-offset: 1px; }
+button.vote[aria-pressed="true"] {
+  border-color: var(--_accent);
+  background: color-mix(in srgb, var(--_accent) 14%, var(--_bg));
+}
+button[aria-disabled="true"] { cursor: default; }
+button.vote[aria-disabled="true"]:not([aria-pressed="true"]), button.none[aria-disabled="true"] { opacity: .6; }
+.feedback .note { color: var(--_fg); }
+.feedback .note.quiet { color: var(--_muted); font-style: italic; }
 .title {
   display: block;
   margin: 0 0 .2em;
@@ -454,6 +612,20 @@ mark {
   padding: 0 .08em;
   box-decoration-break: clone;
   -webkit-box-decoration-break: clone;
+}
+/* The answer span: its own tint and a bar at its start, the keyword marks stay inside it. */
+mark.answer {
+  background: var(--_answer-bg);
+  color: var(--_fg);
+  border-left: 3px solid var(--_answer-bar);
+  border-radius: 0 2px 2px 0;
+  padding: .05em .15em .05em .3em;
+  box-decoration-break: slice;
+  -webkit-box-decoration-break: slice;
+}
+@media (forced-colors: active) {
+  mark.answer { border: 1px solid CanvasText; border-left-width: 3px; }
+  button.vote[aria-pressed="true"] { border-width: 2px; }
 }
 .section {
   display: block;
@@ -515,12 +687,20 @@ export class QaSearch extends HTMLElement {
     this._timer = 0;
     this._controller = null;
     this._limits = DEFAULT_LIMITS;
+    this._resetFeedback();
     this._onDocKey = this._onDocKey.bind(this);
     this._onDocPointer = this._onDocPointer.bind(this);
 
     const root = this.attachShadow({ mode: "open", delegatesFocus: false });
     styleFor(root);
     this._build(root);
+  }
+
+  /** A new list of results: no votes on it yet. */
+  _resetFeedback() {
+    this._votes = new Map(); // result index -> {vote, status}
+    this._noneVote = null;
+    this._openedSent = new Set();
   }
 
   // --- attributes ---------------------------------------------------------------------
@@ -608,7 +788,8 @@ export class QaSearch extends HTMLElement {
     );
     this._message = h("div", { class: "message", part: "message", hidden: true });
     this._listbox = h("ul", { id: id("listbox"), role: "listbox", part: "listbox" });
-    this._panel = h("div", { class: "panel", part: "panel", hidden: true }, this._message, this._listbox);
+    this._noneRow = h("div", { class: "feedback none-row", part: "feedback-none", hidden: true });
+    this._panel = h("div", { class: "panel", part: "panel", hidden: true }, this._message, this._listbox, this._noneRow);
     this._live = h("div", { class: "sr-only", role: "status", "aria-live": "polite", "aria-atomic": "true" });
     this._root = h("div", { class: "root", part: "root" }, this._form, this._panel, this._live);
     root.append(this._root);
@@ -639,10 +820,27 @@ export class QaSearch extends HTMLElement {
       const index = Number(option.dataset.index);
       if (e.target.closest("a")) {
         this._setActive(index, false); // the link follows itself
+        this._opened(index);
         return;
       }
       this._setActive(index, false);
       this._openActive();
+    });
+    this._listbox.addEventListener("auxclick", (e) => {
+      const option = e.target.closest('[role="option"]');
+      if (option && e.button === 1 && e.target.closest("a")) this._opened(Number(option.dataset.index));
+    });
+    // The vote buttons are reached with Tab from the box; Escape there goes back to the box,
+    // and the list closes once the focus has left the widget.
+    this._panel.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape") return;
+      e.preventDefault();
+      this._input.focus(); // (focusing the box reopens the list: close it after)
+      this._setOpen(false);
+    });
+    this._root.addEventListener("focusout", (e) => {
+      const next = e.relatedTarget;
+      if (next instanceof Node && !this.shadowRoot.contains(next) && !this.contains(next)) this._setOpen(false);
     });
     this._listbox.addEventListener("pointermove", (e) => {
       const option = e.target.closest('[role="option"]');
@@ -738,7 +936,8 @@ export class QaSearch extends HTMLElement {
         }
         return;
       case "Tab":
-        this._setOpen(false);
+        // Forward into the open list's vote buttons; otherwise the list closes.
+        if (e.shiftKey || !this._open || !this._feedbackOn()) this._setOpen(false);
         return;
       default:
     }
@@ -816,6 +1015,7 @@ export class QaSearch extends HTMLElement {
     this._controller = null;
     this._spinner.hidden = true;
     this._query = q;
+    this._resetFeedback();
     if (error !== null) {
       this._state = "error";
       this._error = error;
@@ -844,6 +1044,10 @@ export class QaSearch extends HTMLElement {
     url.searchParams.set("source", r.source);
     url.searchParams.set("start", String(r.start));
     url.searchParams.set("end", String(r.end));
+    if (answerRange(r)) {
+      url.searchParams.set("as", String(r.answer_start));
+      url.searchParams.set("ae", String(r.answer_end));
+    }
     const pages = pageRange(r);
     if (pages) url.searchParams.set("page", String(pages[0]));
     if (this.language === "en") url.searchParams.set("lang", "en");
@@ -881,9 +1085,9 @@ export class QaSearch extends HTMLElement {
       const title = String(r.title || "").trim() || fileName(source);
       const section = String(r.section || "").trim();
       const pages = pageRange(r);
-      const { text, spans } = excerpt(String(r.text ?? ""), terms);
+      const { text, spans, answer } = excerpt(String(r.text ?? ""), terms, EXCERPT_CHARS, answerRange(r));
       const p = h("span", { class: "text", part: "text" });
-      appendHighlighted(p, text, spans);
+      appendHighlighted(p, text, spans, answer, L.answerHint);
       const href = this._viewUrl(r);
       const cite = h(
         "a",
@@ -901,8 +1105,8 @@ export class QaSearch extends HTMLElement {
         h("span", { class: "sep", "aria-hidden": pages ? null : "true" }, pages ? ", " : " · "),
         h("span", { class: "lines" }, pages ? L.pages(...pages) : L.lines(Number(r.line_start), Number(r.line_end)))
       );
-      return h(
-        "li",
+      const option = h(
+        "div",
         {
           id: id(`opt-${i}`),
           role: "option",
@@ -918,10 +1122,160 @@ export class QaSearch extends HTMLElement {
         p,
         cite
       );
+      // The votes sit beside the option, not in it: an option's content is presentational.
+      return h("li", { class: "result", role: "none", part: "result" }, option, this._feedbackRow(i));
     });
     this._listbox.replaceChildren(...options);
     this._listbox.setAttribute("aria-busy", this._state === "loading" ? "true" : "false");
+    this._noneRow.replaceChildren();
+    this._noneRow.hidden = !this._feedbackOn();
+    if (!this._noneRow.hidden) {
+      const none = h("button", { type: "button", class: "none", "data-vote": "none" }, L.noneAnswered);
+      none.addEventListener("click", () => this._voteNone());
+      this._noneRow.append(none, h("span", { class: "note", part: "feedback-note" }));
+      this._paintNone();
+    }
     this._setActive(this._active, false);
+  }
+
+  // --- feedback -----------------------------------------------------------------------
+
+  /** Feedback is asked for on a list of results, unless the server has no /feedback (404). */
+  _feedbackOn() {
+    return this._state === "results" && !NO_FEEDBACK.has(this.endpoint);
+  }
+
+  /** "Svarte dette på spørsmålet? 👍 👎" under result `i`, or null when feedback is off. */
+  _feedbackRow(i) {
+    if (!this._feedbackOn()) return null;
+    const L = this.labels;
+    const ask = `${this._uid}-ask-${i}`;
+    const button = (vote, label) => {
+      const b = h("button", { type: "button", class: "vote", "data-vote": vote, "aria-label": label, title: label }, svgIcon(vote));
+      b.addEventListener("click", () => this._vote(i, vote));
+      return b;
+    };
+    const row = h(
+      "div",
+      { class: "feedback", part: "feedback", role: "group", "aria-labelledby": ask, "data-index": i },
+      h("span", { id: ask, class: "ask" }, L.helpful),
+      button("up", L.yes),
+      button("down", L.no),
+      h("span", { class: "note", part: "feedback-note" })
+    );
+    this._paintRow(row, this._votes.get(i));
+    return row;
+  }
+
+  /** Show a vote's state: the chosen button pressed, the pair locked, a short note. */
+  _paintRow(row, state) {
+    const L = this.labels;
+    const locked = Boolean(state) && state.status !== "failed";
+    for (const b of row.querySelectorAll("button")) {
+      const pressed = Boolean(state) && state.vote === b.dataset.vote && state.status !== "failed";
+      if (b.dataset.vote !== "none") b.setAttribute("aria-pressed", pressed ? "true" : "false");
+      b.setAttribute("aria-disabled", locked ? "true" : "false");
+    }
+    const note = row.querySelector(".note");
+    const text = state ? { done: L.thanks, stale: L.feedbackStale, failed: L.feedbackFailed }[state.status] : "";
+    note.textContent = text || "";
+    note.classList.toggle("quiet", Boolean(state) && state.status !== "done");
+  }
+
+  _paintNone() {
+    if (!this._noneRow.hidden) this._paintRow(this._noneRow, this._noneVote);
+  }
+
+  async _vote(i, vote) {
+    const r = this._results[i];
+    const state = this._votes.get(i);
+    if (!r || (state && state.status !== "failed")) return; // one vote per result
+    const results = this._results;
+    const paint = () => {
+      const row = this._listbox.querySelector(`.feedback[data-index="${i}"]`);
+      if (row) this._paintRow(row, this._votes.get(i));
+    };
+    this._votes.set(i, { vote, status: "sending" });
+    paint();
+    const status = await this._sendFeedback({
+      query: this._query,
+      index_version: this._version || "",
+      source: r.source,
+      start: r.start,
+      end: r.end,
+      vote,
+    });
+    if (results !== this._results) return; // a newer search replaced the list meanwhile
+    this._afterVote(status, () => {
+      this._votes.set(i, { vote, status });
+      paint();
+    });
+  }
+
+  /** "Ingen av disse svarte": none of the results answered the question. */
+  async _voteNone() {
+    if (this._noneVote && this._noneVote.status !== "failed") return;
+    const results = this._results;
+    this._noneVote = { vote: "none", status: "sending" };
+    this._paintNone();
+    const status = await this._sendFeedback({ query: this._query, index_version: this._version || "", vote: "none" });
+    if (results !== this._results) return;
+    this._afterVote(status, () => {
+      this._noneVote = { vote: "none", status };
+      this._paintNone();
+    });
+  }
+
+  _afterVote(status, paint) {
+    if (status === "missing") {
+      // A server without /feedback: the buttons go, quietly, and the focus stays in the box.
+      const inside = this.shadowRoot.activeElement && this._panel.contains(this.shadowRoot.activeElement);
+      this._render();
+      if (inside) this._input.focus();
+      return;
+    }
+    paint();
+    const L = this.labels;
+    this._say({ done: L.thanksLong, stale: L.feedbackStale, failed: L.feedbackFailed }[status] || "");
+  }
+
+  /** A citation of result `i` was opened: tell the server once per result and list. */
+  _opened(i) {
+    const r = this._results[i];
+    if (!r || !this._feedbackOn() || this._openedSent.has(i)) return;
+    this._openedSent.add(i);
+    const payload = { query: this._query, index_version: this._version || "", source: r.source, start: r.start, end: r.end };
+    this._sendFeedback({ ...payload, vote: "opened" });
+  }
+
+  /**
+   * POST /feedback with the search's credentials. keepalive: the request outlives a page the
+   * citation navigates away from. "done", "stale" (409: the index changed since the search),
+   * "missing" (404: a server without feedback; remembered per endpoint) or "failed".
+   */
+  async _sendFeedback(payload) {
+    const endpoint = this.endpoint;
+    const headers = { Accept: "application/json", "Content-Type": "application/json" };
+    const key = this.getAttribute("api-key");
+    if (key) headers["X-API-Key"] = keyHeader(key);
+    try {
+      const response = await fetch(`${endpoint}/feedback`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify(payload),
+        mode: "cors",
+        credentials: "same-origin",
+        keepalive: true,
+      });
+      if (response.ok) return "done";
+      if (response.status === 404 || response.status === 405) {
+        NO_FEEDBACK.add(endpoint);
+        return "missing";
+      }
+      return response.status === 409 ? "stale" : "failed";
+    } catch {
+      return "failed";
+    }
   }
 
   _announce() {
@@ -930,7 +1284,11 @@ export class QaSearch extends HTMLElement {
     if (this._state === "results") text = L.count(this._results.length);
     else if (this._state === "empty") text = L.noResults;
     else if (this._state === "error") text = `${L.error}: ${this._error}`;
-    // Clear first so the same message twice is announced twice.
+    this._say(text);
+  }
+
+  /** Say `text` in the live region; cleared first so the same message twice is said twice. */
+  _say(text) {
     this._live.textContent = "";
     setTimeout(() => {
       this._live.textContent = text;
@@ -947,7 +1305,7 @@ export class QaSearch extends HTMLElement {
   }
 
   _setActive(index, scroll = true) {
-    const options = this._listbox.children;
+    const options = this._options();
     if (index >= options.length) index = -1;
     this._active = index;
     for (let i = 0; i < options.length; i++) {
@@ -963,9 +1321,13 @@ export class QaSearch extends HTMLElement {
   }
 
   _openActive() {
-    const option = this._listbox.children[this._active];
+    const option = this._options()[this._active];
     const link = option && option.querySelector("a.cite");
     if (link) link.click();
+  }
+
+  _options() {
+    return this._listbox.querySelectorAll('[role="option"]');
   }
 }
 
@@ -1041,16 +1403,23 @@ mark {
   scroll-margin: 30vh 0;
 }
 mark:focus { outline: none; }
+mark.answer {
+  background: var(--_answer-bg);
+  box-shadow: none;
+  border-left: 3px solid var(--_answer-bar);
+  padding-left: .2em;
+}
+@media (forced-colors: active) { mark.answer { border: 1px solid CanvasText; border-left-width: 3px; } }
 `;
 
 /**
  * <qa-source>: shows one source text as plain text with a passage marked and scrolled into
- * view. It powers /view (reading ?source=&start=&end=&lang=&v= from the page URL when it has
+ * view. It powers /view (reading ?source=&start=&end=&as=&ae=&lang=&v= from the page URL when it has
  * no `source` attribute) and can be embedded like <qa-search>.
  */
 export class QaSource extends HTMLElement {
   static get observedAttributes() {
-    return ["source", "start", "end", "page", "endpoint", "lang", "api-key"];
+    return ["source", "start", "end", "answer-start", "answer-end", "page", "endpoint", "lang", "api-key"];
   }
 
   constructor() {
@@ -1080,6 +1449,8 @@ export class QaSource extends HTMLElement {
         source: this.getAttribute("source"),
         start: this.getAttribute("start"),
         end: this.getAttribute("end"),
+        answerStart: this.getAttribute("answer-start"),
+        answerEnd: this.getAttribute("answer-end"),
         page: this.getAttribute("page"),
         lang: this.getAttribute("lang") || "",
         version: this.getAttribute("version") || "",
@@ -1114,6 +1485,8 @@ export class QaSource extends HTMLElement {
       source: q.get("source"),
       start: q.get("start"),
       end: q.get("end"),
+      answerStart: q.get("as"),
+      answerEnd: q.get("ae"),
       page: q.get("page"),
       lang: this.getAttribute("lang") || q.get("lang") || "",
       version: q.get("v") || "",
@@ -1198,16 +1571,28 @@ export class QaSource extends HTMLElement {
 
     const pre = h("pre", { class: "text", part: "text", tabindex: "0" });
     let mark = null;
+    let answer = null;
     const meta = h("p", { class: "meta" }, h("span", { class: "path" }, path));
     if (valid) {
       const a = codePointToIndex(text, start);
       const b = codePointToIndex(text, end);
-      mark = h("mark", { id: "passage", part: "passage", tabindex: "-1" }, text.slice(a, b));
+      mark = h("mark", { id: "passage", part: "passage", tabindex: "-1" });
+      // The answer span (as/ae): marked inside the passage only when it lies inside it.
+      const toInt = (v) => (v !== null && v !== undefined && /^\d+$/.test(String(v)) ? parseInt(v, 10) : null);
+      const [as, ae] = [toInt(p.answerStart), toInt(p.answerEnd)];
+      if (as !== null && ae !== null && start <= as && as < ae && ae <= end) {
+        const x = codePointToIndex(text, as);
+        const y = codePointToIndex(text, ae);
+        answer = h("mark", { id: "answer", class: "answer", part: "answer", title: L.answerHint }, text.slice(x, y));
+        mark.append(document.createTextNode(text.slice(a, x)), answer, document.createTextNode(text.slice(y, b)));
+      } else {
+        mark.textContent = text.slice(a, b);
+      }
       pre.append(document.createTextNode(text.slice(0, a)), mark, document.createTextNode(text.slice(b)));
       const lineStart = text.slice(0, a).split("\n").length;
       const lineEnd = lineStart + (text.slice(a, b).replace(/\n+$/, "").split("\n").length - 1);
       const jump = h("button", { type: "button", class: "jump" }, L.jump);
-      jump.addEventListener("click", () => this._reveal(mark, "smooth"));
+      jump.addEventListener("click", () => this._reveal(mark, "smooth", answer));
       meta.append(h("span", { class: "lines" }, L.lines(lineStart, lineEnd)), jump);
     } else {
       pre.textContent = text;
@@ -1229,7 +1614,7 @@ export class QaSource extends HTMLElement {
     }
     this._root.replaceChildren(header, pre);
     if (p.fromUrl) document.title = `${title} – ${L.source}`;
-    if (mark) requestAnimationFrame(() => this._reveal(mark, "auto"));
+    if (mark) requestAnimationFrame(() => this._reveal(mark, "auto", answer));
     this.dispatchEvent(new CustomEvent("qa-source-loaded", { detail: { path, start, end }, bubbles: true, composed: true }));
   }
 
@@ -1275,8 +1660,9 @@ export class QaSource extends HTMLElement {
     return link;
   }
 
-  _reveal(mark, behavior) {
-    mark.scrollIntoView({ block: "center", behavior });
+  /** Scroll the answer (else the passage) to the middle of the view; focus the passage. */
+  _reveal(mark, behavior, answer = null) {
+    (answer || mark).scrollIntoView({ block: "center", behavior });
     mark.focus({ preventScroll: true });
   }
 }

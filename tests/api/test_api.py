@@ -62,7 +62,7 @@ def test_search_post_shape_and_citations(client: TestClient) -> None:
     first = body["results"][0]
     assert set(first) == {
         "rank", "score", "text", "source", "start", "end", "line_start", "line_end", "title",
-        "page_start", "page_end", "section",
+        "page_start", "page_end", "section", "answer_start", "answer_end",
     }  # fmt: skip
     assert first["source"] == "veg.txt"
     assert (first["page_start"], first["page_end"], first["section"]) == (None, None, "")

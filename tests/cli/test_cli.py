@@ -314,3 +314,21 @@ def test_ask_as_a_group_with_filters_and_index_naming_unmatched_files(
     bad = qa(tmp_path, "index", "--sources", str(tiny_sources), "--index", str(index))
     assert bad.returncode == 1 and f"{rules}: rule 1" in bad.stderr
     no_traceback(built.stderr + anonymous.stderr + one.stderr + bad.stderr)
+
+
+def test_ask_prints_the_answer_span_in_bold(tmp_path: Path, tiny_sources: Path) -> None:
+    """The answer span is bold inside the passage; without colour the text reads the same."""
+    from qa.cli_context import CliContext
+    from tests.support.fake import FakeFactory
+
+    index = str(tmp_path / "index")
+    obj = CliContext(FakeFactory())
+    runner = CliRunner()
+    built = runner.invoke(cli, ["index", "--sources", str(tiny_sources), "--index", index], obj=obj)
+    assert built.exit_code == 0, built.output
+    question = ["ask", "Hvor mye koster vedlikeholdet av vegene?", "--k", "1", "--index", index]
+    coloured = runner.invoke(cli, question, obj=obj, color=True)
+    span = "Vedlikeholdet av vegene koster 3,2 milliarder kroner i 2024."
+    assert coloured.exit_code == 0 and click.style(span, bold=True) in coloured.output
+    plain = runner.invoke(cli, question, obj=obj)
+    assert "\x1b[" not in plain.output and f"vegene. {span}" in plain.output

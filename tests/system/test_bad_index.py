@@ -17,6 +17,7 @@ import pytest
 
 from qa.config import Settings
 from qa.index import build_index, dense, load_index
+from qa.index.manifest import FORMAT
 from qa.retriever import LiveRetriever
 from tests.support.fake import FakeEmbedder
 from tests.support.procs import no_traceback, qa_env, run_qa
@@ -71,7 +72,7 @@ DAMAGE = {
     ),
     "other dimension": (lambda b: _edit_manifest(b, model_dim=1024), "(dim 1024)"),
     "dense.faiss of another dimension": (_other_dim_faiss, "dimension 32, not 64"),
-    "other format": (lambda b: _edit_manifest(b, format=2), "format 2"),
+    "other format": (lambda b: _edit_manifest(b, format=FORMAT + 1), f"format {FORMAT + 1}"),
 }
 
 

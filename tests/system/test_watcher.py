@@ -55,7 +55,9 @@ def test_edit_add_and_remove_are_served_and_only_changes_embedded(
     veg.write_text(veg.read_text("utf-8") + "\n\nFergekaiene får ny kvasirbelegning.", "utf-8")
     assert wait_for(lambda: any("kvasirbelegning" in t for t in served_texts(live, "kvasir")))
     assert live.get().version != before
-    assert fake_embedder.embedded - embedded <= 3  # the edited file's passages, not all
+    report = watcher.last_report
+    assert report is not None and report.embedded <= 3  # the edited file's passages, not all
+    assert fake_embedder.embedded - embedded == report.embedded + report.sentences
     text = live.get().source_text("veg.txt")
     for hit in live.get().search("kvasirbelegning", 5).hits:
         p = hit.passage

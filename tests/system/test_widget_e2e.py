@@ -517,7 +517,7 @@ def test_page_css_does_not_reach_the_widget(api: Server, page: Page) -> None:
     page.locator("#hostile").check()  # the demo's extra-aggressive global CSS
     assert page.locator("h1").evaluate("e => getComputedStyle(e).fontSize") == "30px"
     ask(page, NB_QUESTION)
-    mark = options(page).first.locator("mark").first
+    mark = options(page).first.locator("mark[part=mark]").first  # a keyword highlight
     expect(mark).to_be_visible()
     style = mark.evaluate(
         "e => { const s = getComputedStyle(e); return [s.display, s.fontSize, s.textTransform]; }"
@@ -549,7 +549,7 @@ def test_phone_viewport_has_no_horizontal_scroll(api: Server, browser: Browser) 
 
         view = ctx.new_page()
         view.goto(options(page).first.locator("a.cite").get_attribute("href") or "")
-        expect(view.locator("qa-source mark")).to_be_visible()
+        expect(view.locator("qa-source mark#passage")).to_be_visible()
         widths = view.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert widths[0] <= widths[1], widths
     finally:

@@ -87,7 +87,8 @@ def test_a_reader_version_bump_rereads_only_that_format(
     embedder = FakeEmbedder()
     assert up_to_date(mixed, embedder.fingerprint) is None  # no longer up to date
     report = build_index(mixed, embedder, progress=False)
-    assert report.changed and embedder.embedded == report.embedded == docx_passages
+    assert report.changed and report.embedded == docx_passages
+    assert embedder.embedded == report.embedded + report.sentences  # the docx's sentences too
     assert report.reused == first.passages - docx_passages
     assert _manifest(mixed)["sources"]["rapport.docx"]["reader_version"] == bumped.version + 1
 
@@ -107,7 +108,8 @@ def test_unchanged_documents_are_not_read_again(
     (Path(mixed.sources_dir) / "plain.txt").write_text("Vegene brøytes om natta.", "utf-8")
     embedder = FakeEmbedder()
     report = build_index(mixed, embedder, progress=False)
-    assert report.changed and embedder.embedded == 1  # the edited text file only
+    assert report.changed and report.embedded == 1  # the edited text file only
+    assert embedder.embedded == 1 + report.sentences == 2  # its passage and one sentence
     loaded = load_index(mixed.index_dir, mixed, embedder)
     docx_sections = {p.section for p in loaded.passages if p.source == "rapport.docx"}
     assert "Kulturmeldingen › Kulturskolen" in docx_sections  # reused passages keep theirs

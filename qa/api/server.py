@@ -53,6 +53,10 @@ def refusal(status: int) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
+#: Seconds a refused connection is still read (and dropped) before it is closed.
+LINGER_S = 2.0
+
+
 class QaH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a header timeout and JSON refusals (see the module)."""
 
@@ -62,12 +66,15 @@ class QaH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._draining = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()  # a connection that never sends a byte is closed too
 
     def data_received(self, data: bytes) -> None:
+        if self._draining:  # refused: the rest is read only to be dropped
+            return
         if self.conn.their_state is h11.IDLE and self._head_too_long(data):
             self._unset_keepalive_if_required()
             self._refuse(431)
@@ -129,7 +136,19 @@ class QaH11Protocol(H11Protocol):
         self._disarm()
         if self.cycle is None or not self.cycle.response_started:
             self.transport.write(refusal(status))
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close after the answer, reading and dropping what the client still sends for up
+        to ``LINGER_S``: closing with unread data makes the kernel send a reset, which can
+        destroy the answer before the client reads it (a 70 KB URL refused after its first
+        part). The lingering close web servers do; the client's own close ends it early."""
+        self._draining = True
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()  # sent after the answer; reading goes on
+        self.loop.call_later(LINGER_S, self.transport.close)
 
 
 def protocol_for(settings: Settings) -> type[QaH11Protocol]:

@@ -137,8 +137,8 @@ class FeedbackStore:
             except OSError as exc:
                 raise self._fail(exc, "create the folder of") from exc
             with self._connect("open", write=False) as conn:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
+                mode = _wal(conn)
+                if mode != "wal":
                     raise FeedbackError(f"{self.path}: WAL mode unavailable ({mode})")
             with self._connect("create the schema of", write=True) as conn:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -228,3 +228,20 @@ class FeedbackStore:
     def journal_mode(self) -> str:
         with self._connect("read", write=False) as conn:
             return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def _wal(conn: sqlite3.Connection) -> str:
+    """Switch the file to WAL (kept in the file: later opens only read it). The switch needs
+    the file to itself and SQLite does not wait for that (no busy handler), so a replica
+    opening a new file at the same moment as another retries for up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode == "wal":
+                return mode
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -120,6 +120,7 @@ def _summary(report: BuildReport, settings: Settings) -> None:
     lazy={
         "eval": "qa.eval.cli:eval_command",
         "feedback": "qa.feedback.cli:feedback_group",
+        "train": "qa.train.cli:train_command",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

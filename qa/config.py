@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         "torch", description="Engine that runs the model."
     )
     threads: int | None = Field(None, ge=1, description="CPU threads for the model.")
+    model_adapter: str = Field(
+        "none",
+        description="LoRA adapter merged into the model at load: bundled (the one trained "
+        "for the bundled model by `qa train`, docs/model.md), none, or an adapter folder.",
+    )
     batch_size: int = Field(32, ge=1, le=1024, description="Passages embedded per batch.")
 
     # --- chunking ---------------------------------------------------------------------

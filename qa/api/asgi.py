@@ -9,6 +9,14 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case) in ``scope``, or None."""
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return value
+    return None
+
+
 class HttpMiddleware:
     """Calls ``handle`` for HTTP requests; every other scope goes straight to the app."""
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qa.api.asgi import HttpMiddleware
+from qa.api.asgi import HttpMiddleware, header
 from qa.api.errors import error_json
 from qa.api.security import add_security_headers
 
@@ -29,13 +29,6 @@ def _is_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return value
-    return None
 
 
 class RequestGuardMiddleware(HttpMiddleware):
@@ -52,8 +45,8 @@ class RequestGuardMiddleware(HttpMiddleware):
             await self._reject(scope, receive, send, 400, "invalid_utf8", "The URL is not UTF-8.")
             return
 
-        length = _header(scope, b"content-length")
-        chunked = _header(scope, b"transfer-encoding") is not None
+        length = header(scope, b"content-length")
+        chunked = header(scope, b"transfer-encoding") is not None
         if length is None and not chunked:
             await self.app(scope, receive, send)
             return

@@ -25,7 +25,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qa.api.asgi import HttpMiddleware
+from qa.api.asgi import HttpMiddleware, header
 from qa.api.guards import internal_error
 from qa.api.metrics import UNMATCHED, Metrics
 from qa.config import Settings
@@ -67,13 +67,6 @@ def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
     return _CONVERTOR.sub(r"{\1}", path) if isinstance(path, str) else UNMATCHED
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return value
-    return None
-
-
 class RequestObserver(HttpMiddleware):
     """Gives each request its id (``scope["state"]["request_id"]``), answers a failure of
     the inner middleware with the generic 500 under that id, then counts and logs it."""
@@ -96,7 +89,7 @@ class RequestObserver(HttpMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = self.clock()
-        rid = request_id(_header(scope, HEADER.lower().encode()))
+        rid = request_id(header(scope, HEADER.lower().encode()))
         state = scope.setdefault("state", {})
         state["request_id"] = rid
         status = 500

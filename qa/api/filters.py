@@ -54,9 +54,10 @@ def _iso_day(value: object) -> object:
 #: A day as the schema states it: ``YYYY-MM-DD`` and nothing else.
 IsoDay = Annotated[date, BeforeValidator(_iso_day)]
 
-#: A ``[`` opens a class that a later ``]`` closes (what ``compile_glob`` takes), in the
-#: schema too, so clients and fuzzers know.
-GLOB_PATTERN = r"^(?:[^\[]|\[[^\]][^\]]*\])*$"
+#: A ``[`` opens a non-empty class that a later ``]`` closes (what ``compile_glob`` takes),
+#: in the schema too, so clients and fuzzers know. A reversed range (``[z-a]``) is also a
+#: 422, which no JSON-Schema pattern can state: the field's description says so.
+GLOB_PATTERN = r"^(?:[^\[]|\[(?:![^\]]|[^\]!])[^\]]*\])*$"
 Glob = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, pattern=GLOB_PATTERN),
@@ -79,7 +80,8 @@ class SearchFilters(BaseModel):
     source: list[Glob] = Field(
         default_factory=list,
         max_length=MAX_VALUES,
-        description='Globs on the source path ("hr/**", "*.pdf"; "**" crosses folders).',
+        description='Globs on the source path ("hr/**", "*.pdf"; "**" crosses folders; '
+        'a reversed range such as "[z-a]" is refused).',
     )
     format: list[Format] = Field(default_factory=list, max_length=MAX_VALUES)
     language: list[LanguageCode] = Field(
@@ -105,7 +107,11 @@ class SearchFilters(BaseModel):
 def filters_from_query(
     source: Annotated[
         list[Glob] | None,
-        Query(max_length=MAX_VALUES, description="Glob on the source path (repeatable)."),
+        Query(
+            max_length=MAX_VALUES,
+            description='Glob on the source path (repeatable; a reversed range such as "[z-a]" '
+            "is refused).",
+        ),
     ] = None,
     format: Annotated[
         list[Format] | None, Query(max_length=MAX_VALUES, description="Format (repeatable).")

@@ -48,9 +48,15 @@ def schema(tiny_index: Path, settings: Settings, fake_embedder: Any) -> Iterator
         live.stop()
 
 
-def _fuzz(operation: Any, mode: GenerationMode) -> dict[int, int]:
-    """Run one operation in one mode; return how often each status code came back."""
-    seen: dict[int, int] = {}
+#: The one refusal of a schema-valid request that no JSON-Schema pattern can state (the
+#: ``source`` description says it): a reversed range in a glob class.
+REVERSED_RANGE = "reversed range"
+
+
+def _fuzz(operation: Any, mode: GenerationMode) -> dict[int | str, int]:
+    """Run one operation in one mode; return how often each status code came back (a 422
+    for a reversed glob range counted apart, as ``REVERSED_RANGE``)."""
+    seen: dict[int | str, int] = {}
     checks = CHECKS + ([negative_data_rejection] if mode == GenerationMode.NEGATIVE else [])
 
     @given(case=operation.as_strategy(generation_mode=mode))
@@ -62,7 +68,10 @@ def _fuzz(operation: Any, mode: GenerationMode) -> dict[int, int]:
     )
     def run(case: Any) -> None:
         response = case.call()
-        seen[response.status_code] = seen.get(response.status_code, 0) + 1
+        key: int | str = response.status_code
+        if key == 422 and "bad range" in response.text:
+            key = REVERSED_RANGE
+        seen[key] = seen.get(key, 0) + 1
         case.validate_response(response, checks=checks)
 
     run()
@@ -77,10 +86,15 @@ def test_fuzz_openapi(schema: Any) -> None:
     for op in operations:
         valid = _fuzz(op, GenerationMode.POSITIVE)
         print(op.label, "valid", valid)
-        assert valid and max(valid) < 500, (op.label, valid)
+        codes = [c for c in valid if isinstance(c, int)]
+        assert valid and max(codes) < 500, (op.label, valid)
         if op.label.endswith("/search"):  # the schema states the limits the server enforces
-            assert valid.get(200, 0) >= 0.9 * sum(valid.values()), (op.label, valid)
+            stated = sum(valid.values()) - valid.get(REVERSED_RANGE, 0)
+            assert valid.get(200, 0) >= 0.9 * stated, (op.label, valid)
         if op.definition.raw.get("parameters") or op.body:
             invalid = _fuzz(op, GenerationMode.NEGATIVE)
             print(op.label, "invalid", invalid)
-            assert invalid and max(invalid) < 500, (op.label, invalid)
+            assert invalid and max(c for c in invalid if isinstance(c, int)) < 500, (
+                op.label,
+                invalid,
+            )

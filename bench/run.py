@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # `python bench/run.py` as well as `python -m ben
 
 from bench.common import ROOT, Context, load, machine, workdir
 
-PARTS = ("indexing", "reading", "querying", "peer", "scale", "access")
+PARTS = ("indexing", "reading", "querying", "peer", "scale", "access", "ray")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -80,6 +80,10 @@ def _run_part(name: str, ctx: Context, args: argparse.Namespace) -> dict:
         from bench import access
 
         return access.run(ctx)
+    if name == "ray":  # a local two-node Ray cluster against one (bench/ray_embed.py)
+        from bench import ray_embed
+
+        return ray_embed.run(ctx)
     from bench import scale
 
     sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None

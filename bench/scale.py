@@ -11,11 +11,19 @@ Latency is one query per ``search`` call (what the service does), median over 10
 with FAISS limited to 1 and to 2 threads; recall@10 is over 200 queries (50 with --quick).
 Memory is the serialised index size (what the index holds in memory: codes, links or
 lists, ids). Build time is ``qa.index.dense.build`` with FAISS on 2 threads.
+
+Two types exist only here, for docs/scaling.md (what a corpus of 10M passages would need):
+``ivfpq`` is ``IVF<n/1000>,PQ48`` (48 bytes a vector instead of SQ8's 384, same lists and
+nprobe as ``ivf``); ``ivfpq_rr`` is the same index asked for ``RERANK`` candidates that are
+then re-scored exactly against the float vectors, which the service already keeps on disk
+(``embeddings.npy``, mmap-able), so its memory row counts the PQ index only.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +33,9 @@ NOISE = 0.5  # times the corpus' own spread: median cosine to the seed passage ~
 CHUNK = 100_000
 LATENCY_QUERIES = 100  # timed one by one (flat at 1M: ~0.1-0.2 s each); recall uses all
 TYPES = ("flat", "hnsw", "ivf")
+PQ_BYTES = 48  # PQ sub-quantisers of 8 bits: 384 / 48 = 8 dimensions each
+PQ_TRAIN_MIN = 20_000  # PQ's k-means wants >= 39 * 256 points per sub-quantiser
+RERANK = 100  # ivfpq_rr: candidates re-scored exactly
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -45,14 +56,52 @@ def synthetic(seeds: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray
     return out
 
 
-def _latency(index, queries: np.ndarray, k: int, threads: int) -> float:  # type: ignore[no-untyped-def]
+def _build(data: np.ndarray, kind: str):  # type: ignore[no-untyped-def]
+    """The service's index for ``kind`` (``qa.index.dense.build``), or the IVF-PQ one."""
+    import faiss
+
+    from qa.index import dense
+
+    if kind not in ("ivfpq", "ivfpq_rr"):
+        return dense.build(data, kind)
+    nlist = dense.ivf_lists(len(data))
+    index = faiss.index_factory(
+        data.shape[1], f"IVF{nlist},PQ{PQ_BYTES}", faiss.METRIC_INNER_PRODUCT
+    )
+    sample = max(nlist * dense.IVF_TRAIN_PER_LIST, PQ_TRAIN_MIN)
+    index.do_polysemous_training = False  # type: ignore[attr-defined]  # an IndexIVFPQ; polysemous codes take minutes
+    index.train(dense._sample(data, sample))
+    index.add(data)
+    dense.tune(index)
+    return index
+
+
+def _search(index, data: np.ndarray, queries: np.ndarray, k: int, rerank: bool):  # type: ignore[no-untyped-def]
+    """(scores, ids) of the top ``k``; with ``rerank``, ``RERANK`` candidates re-scored
+    against the float vectors (what a PQ index with vectors on disk would do)."""
+    if not rerank:
+        return index.search(queries, k)
+    _, cand = index.search(queries, RERANK)
+    out = np.empty((len(queries), k), dtype=np.int64)
+    scores = np.empty((len(queries), k), dtype=np.float32)
+    for i, (q, c) in enumerate(zip(queries, cand, strict=True)):
+        c = c[c >= 0]
+        sims = data[c] @ q
+        top = np.argsort(-sims, kind="stable")[:k]
+        out[i, : len(top)], scores[i, : len(top)] = c[top], sims[top]
+    return scores, out
+
+
+def _latency(
+    index: Any, data: np.ndarray, queries: np.ndarray, k: int, threads: int, rerank: bool
+) -> float:
     import faiss
 
     faiss.omp_set_num_threads(threads)
     times = []
     for q in queries:
         t0 = time.perf_counter()
-        index.search(q[None, :], k)
+        _search(index, data, q[None, :], k, rerank)
         times.append(time.perf_counter() - t0)
     return median(times)
 
@@ -68,26 +117,27 @@ def measure(
     """One row per index type: build time, memory, latency at 1 and 2 threads, recall@k."""
     import faiss
 
-    from qa.index import dense
-
     rows = []
-    truth = None
+    truth: Any = None
+    pq: tuple = ()  # (index, build seconds): ivfpq_rr searches the ivfpq index
     for kind in ("flat", *[t for t in types if t != "flat"]):
         faiss.omp_set_num_threads(2)
+        rerank = kind == "ivfpq_rr"
         t0 = time.perf_counter()
-        index = dense.build(data, kind)
-        build_s = time.perf_counter() - t0
-        _, found = index.search(queries, k)
+        index = pq[0] if rerank and pq else _build(data, kind)
+        build_s = pq[1] if rerank and pq else time.perf_counter() - t0
+        pq = (index, build_s) if kind == "ivfpq" else pq
+        _, found = _search(index, data, queries, k, rerank)
         if kind == "flat":
             truth = found
         row = {
             "n": len(data),
             "type": kind,
-            "params": dense.describe(index),
+            "params": _describe(index, kind),
             "build_s": round(build_s, 2),
             "memory_mb": round(len(faiss.serialize_index(index)) / 2**20, 1),
-            "search_ms_1t": ms(_latency(index, queries[:LATENCY_QUERIES], k, 1)),
-            "search_ms_2t": ms(_latency(index, queries[:LATENCY_QUERIES], k, 2)),
+            "search_ms_1t": ms(_latency(index, data, queries[:LATENCY_QUERIES], k, 1, rerank)),
+            "search_ms_2t": ms(_latency(index, data, queries[:LATENCY_QUERIES], k, 2, rerank)),
             "recall@10": round(_recall(found, truth), 4),
         }
         faiss.omp_set_num_threads(2)
@@ -96,6 +146,16 @@ def measure(
         print(f"  scale {row}", flush=True)
         del index
     return rows
+
+
+def _describe(index, kind: str) -> str:  # type: ignore[no-untyped-def]
+    from qa.index import dense
+
+    if kind not in ("ivfpq", "ivfpq_rr"):
+        return dense.describe(index)
+    ivf = dense.faiss.extract_index_ivf(index)
+    more = f" re-rank {RERANK} exact" if kind == "ivfpq_rr" else ""
+    return f"IVF{ivf.nlist},PQ{PQ_BYTES} nprobe={ivf.nprobe}{more}"
 
 
 def seeds_and_queries(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +174,7 @@ def run(ctx: Context, sizes: tuple[int, ...] | None = None, types: tuple[str, ..
     queries = queries[:n_queries]
     rng = np.random.default_rng(0)
     rows: list[dict] = []
-    stats = {}
+    stats: dict[str, Any] = {}
     for n in sizes:
         data = synthetic(seeds, n, rng)
         if not stats:
@@ -131,3 +191,85 @@ def run(ctx: Context, sizes: tuple[int, ...] | None = None, types: tuple[str, ..
         rows += measure(data, queries, types)
         del data
     return {"data": stats, "rows": rows}
+
+
+def lexical(index_dir: Path, questions: list[str], sizes: tuple[int, ...]) -> list[dict]:
+    """BM25 (``qa.index.lexical``'s bm25s settings) over ``n`` passages: the NorQuAD
+    passages' tokens repeated to ``n`` documents (the same postings shape, each term's
+    posting list n / 1,321 times longer; the idf of every term is unchanged). Median ms of
+    one ``LexicalIndex.search`` (k=30) over the questions, and the index's bytes."""
+    import bm25s
+
+    from qa.index.lexical import LexicalIndex, tokenize
+    from qa.index.store import read_jsonl
+
+    base = [tokenize(r["text"]) or ["\u2205"] for r in read_jsonl(index_dir / "passages.jsonl")]
+    rows = []
+    for n in sizes:
+        corpus = [base[i % len(base)] for i in range(n)]
+        t0 = time.perf_counter()
+        bm25 = bm25s.BM25()
+        bm25.index(corpus, show_progress=False)
+        build_s = time.perf_counter() - t0
+        del corpus
+        index = LexicalIndex(bm25, n)
+        times = []
+        for q in questions[:LATENCY_QUERIES]:
+            t0 = time.perf_counter()
+            index.search(q, 30)
+            times.append(time.perf_counter() - t0)
+        sc = bm25.scores
+        size = sum(sc[key].nbytes for key in ("data", "indices", "indptr"))
+        row = {
+            "n": n,
+            "type": "bm25",
+            "build_s": round(build_s, 2),
+            "memory_mb": round(size / 2**20, 1),
+            "search_ms_1t": ms(median(times)),
+        }
+        print(f"  lexical {row}", flush=True)
+        rows.append(row)
+        del bm25, index
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.scale --sizes 1000000 --types ivf,ivfpq,ivfpq_rr``: this part alone,
+    seeded from an existing NorQuAD index's stored vectors (``--index``, default the bench's
+    cached one) without bringing that index up to date first (the vectors only seed the
+    synthetic corpora, so the build's model engine does not matter)."""
+    import argparse
+    import json
+    import tempfile
+
+    from bench.common import ROOT, machine
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--sizes", default="1000000")
+    p.add_argument("--types", default="ivf,ivfpq,ivfpq_rr")
+    p.add_argument("--index", type=Path, default=None)
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json")
+    p.add_argument("--lexical", action="store_true", help="BM25 at --sizes instead of FAISS")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="qa-scale-") as tmp:
+        ctx = Context(quick=False, workdir=Path(tmp))
+        ctx.index_dir = args.index or Path(ctx.settings().cache_dir) / "bench" / "norquad"
+        sizes = tuple(int(x) for x in args.sizes.split(","))
+        started = time.strftime("%Y-%m-%dT%H:%M:%S")
+        if args.lexical:
+            questions = [q["question"] for q in ctx.questions()]
+            result = {"rows": lexical(ctx.index_dir / "current", questions, sizes)}
+        else:
+            result = run(ctx, sizes, tuple(args.types.split(",")))
+    out: dict[str, Any] = {"command": "python -m bench.scale " + " ".join(argv or [])}
+    out["started"] = started
+    out |= {"machine": machine(), "scale": result}
+    args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -11,12 +11,14 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable
-
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+from typing import TYPE_CHECKING
 
 from qa.sources import SourceDoc
 from qa.sources.document import page_span, section_at
 from qa.types import Passage
+
+if TYPE_CHECKING:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 #: The splitter's defaults: paragraphs, then lines, then words. Splitting at sentence ends
 #: (". ") as well was tried and retrieved no better on NorQuAD (docs/retrieval.md).
@@ -24,6 +26,8 @@ SEPARATORS = ["\n\n", "\n", " ", ""]
 
 
 def _splitter(size: int, overlap: int) -> RecursiveCharacterTextSplitter:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter  # 1 s of imports
+
     return RecursiveCharacterTextSplitter(
         chunk_size=size,
         chunk_overlap=min(overlap, size // 2),

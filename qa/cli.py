@@ -85,6 +85,9 @@ def _build(
         where = exc.filename or settings.index_dir
         fail(f"could not write the index in {settings.index_dir} ({where}: {exc.strerror or exc})")
     _summary(report, settings)
+    engines = getattr(embedder, "engines", None)
+    if engines and report.embedded:  # which engine embedded, on which matrix units
+        click.echo("engines: " + "; ".join(f"{k}: {v}" for k, v in engines.items()), err=True)
     return report
 
 
@@ -146,20 +149,36 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 )
 @click.option("--rebuild", is_flag=True, help="Re-embed every file, not only changed ones.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def index_cmd(sources: Path | None, index_dir: Path | None, rebuild: bool, quiet: bool) -> None:
+@click.option("--ray", metavar="ADDRESS", help="Embed on this Ray cluster [QA_RAY_ADDRESS].")
+def index_cmd(
+    sources: Path | None, index_dir: Path | None, rebuild: bool, quiet: bool, ray: str | None
+) -> None:
     """Index the sources folder: text, Markdown, PDF, Word, ODT and HTML files (only changed
     files are read and embedded again).
 
     Exits with status 3 when some files were skipped (each is named in a warning).
     """
-    settings = settings_or_fail(sources_dir=sources, index_dir=index_dir)
+    settings = settings_or_fail(sources_dir=sources, index_dir=index_dir, ray_address=ray)
     if not Path(settings.sources_dir).is_dir():
         fail(f"sources folder not found: {settings.sources_dir}")
     report = None if rebuild else _unchanged(settings)
     if report is None:
-        report = _build(settings, embedder_or_fail(settings), rebuild=rebuild, progress=not quiet)
+        build = _build_on_ray if settings.ray_address else _build
+        report = build(settings, embedder_or_fail(settings), rebuild=rebuild, progress=not quiet)
     if report.skipped:
         sys.exit(EXIT_SKIPPED)
+
+
+def _build_on_ray(settings: Settings, embedder: Embedder, rebuild: bool, progress: bool) -> Any:
+    """``_build`` with the passages embedded on the Ray cluster (``qa.index.ray_embed``)."""
+    from qa.index.ray_embed import RayEmbedder, RayProblem
+
+    try:
+        cluster = RayEmbedder(settings, embedder)
+    except RayProblem as exc:
+        fail(str(exc))
+    with cluster:
+        return _build(settings, cluster, rebuild=rebuild, progress=progress)
 
 
 def _unchanged(settings: Settings) -> BuildReport | None:
@@ -298,12 +317,16 @@ def ask_cmd(
 @cli.command("model")
 @click.option("--force", is_flag=True, help="Convert again even if the cache has it.")
 def model_cmd(force: bool) -> None:
-    """Convert the bundled multilingual-e5-small weights to a sentence-transformers folder."""
+    """Convert the bundled multilingual-e5-small weights to a sentence-transformers folder
+    and export its ONNX query engine (once each; both cached)."""
     from qa.embedding.bundled import ensure_bundled_model
 
     settings = settings_or_fail()
     path = ensure_bundled_model(Path(settings.cache_dir), force=force)
     click.echo(f"model ready: {path}")
+    engines = getattr(embedder_or_fail(settings), "engines", None)  # exports the query engine
+    if engines:
+        click.echo("engines: " + "; ".join(f"{k}: {v}" for k, v in engines.items()))
 
 
 if __name__ == "__main__":

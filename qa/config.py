@@ -49,6 +49,18 @@ class Settings(BaseSettings):
         "torch", description="Engine that runs the model."
     )
     threads: int | None = Field(None, ge=1, description="CPU threads for the model.")
+    query_engine: Literal["auto", "model"] = Field(
+        "auto",
+        description="auto: queries and small passage jobs on the model's float32 ONNX export "
+        "(ONNX Runtime, exported once and checked against PyTorch; torch backend only); "
+        "model: everything on QA_BACKEND.",
+    )
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="Passages on the torch backend: auto = bfloat16 where the CPU has "
+        "AMX-BF16 or AVX512-BF16 and its vectors agree with float32 (cosine >= 0.999), "
+        "else float32.",
+    )
     model_adapter: str = Field(
         "none",
         description="LoRA adapter merged into the model at load: bundled (the one trained "
@@ -166,6 +178,13 @@ class Settings(BaseSettings):
         "time: slower), words (most query words) or first (first sentence): baselines.",
     )
 
+    # --- embedding on a Ray cluster (qa.index.ray_embed) ------------------------------------
+    ray_address: str | None = Field(
+        None,
+        description="qa index embeds new passages on the Ray cluster at this address (its "
+        "head's host:port, or auto); needs `pip install 'qa[ray]'` here and on every node.",
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -179,7 +198,7 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = [p.strip() for p in value.split(",") if p.strip()]
         if isinstance(value, list):
-            from qa.api.identity import parse_networks
+            from qa.access.networks import parse_networks  # not FastAPI: see there
 
             parse_networks(value)  # a bad entry is refused here, named
         return value

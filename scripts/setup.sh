@@ -11,7 +11,7 @@ fi
 . .venv/bin/activate
 # torch first and pinned: any other torch requirement pulls several GB of CUDA packages.
 pip install --quiet --disable-pip-version-check torch==2.13.0
-pip install --quiet --disable-pip-version-check -e ".[dev,onnx,train]" torch==2.13.0
+pip install --quiet --disable-pip-version-check -e ".[dev,onnx,train,ray]" torch==2.13.0
 
 # Debian packages the tests use (never `playwright install`): Chromium for the widget's
 # browser tests; LibreOffice (writer, no GUI) to make real .docx/.odt/.pdf test documents;
@@ -30,3 +30,4 @@ fi
 
 # Convert the bundled multilingual-e5-small weights once (cached in ~/.cache/qa).
 qa model
+python -m qa.eval.warm  # compile ranx's numba metrics once: the first qa eval skips ~1 min

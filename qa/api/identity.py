@@ -24,11 +24,10 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qa.access import ANONYMOUS, Caller
+from qa.access.networks import Network, parse_networks
 from qa.api.asgi import HttpMiddleware
 from qa.api.errors import ApiError
 from qa.config import Settings
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="A key of QA_KEYS_FILE, or QA_API_KEY."
@@ -39,17 +38,6 @@ _KEY_LINE = re.compile(r"^([^:\s][^:]*?)\s*:\s*([0-9a-fA-F]{64})\s*:\s*(.*)$")
 _MAX_GROUPS = 64
 #: The scope key under which the socket peer is kept once a proxy's address replaced it.
 PEER = "qa.peer"
-
-
-def parse_networks(entries: list[str]) -> tuple[Network, ...]:
-    """``QA_TRUSTED_PROXIES`` entries as networks; ValueError naming a bad one."""
-    out = []
-    for entry in entries:
-        try:
-            out.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError as exc:
-            raise ValueError(f"QA_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR") from exc
-    return tuple(out)
 
 
 def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -160,6 +160,7 @@ async def health(retriever: RetrieverDep, caller: OpenCallerDep, live: LiveDep) 
         index_version=retriever.version,
         passages=sum(int(sources[p].get("passages", 0)) for p in visible if p in sources),
         model=str(model.get("name", "")),
+        engines=getattr(retriever.embedder, "engines", None),
     )
 
 

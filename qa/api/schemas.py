@@ -161,6 +161,9 @@ class HealthResponse(BaseModel):
     index_problem: str | None = Field(
         None, description="Set when the newest build on disk could not be loaded."
     )
+    engines: dict[str, str] | None = Field(
+        None, description="Which engine embeds queries and passages, on which matrix units."
+    )
 
 
 class ReadyResponse(BaseModel):

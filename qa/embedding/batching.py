@@ -77,6 +77,11 @@ class BatchingEmbedder:
             thread.start()
 
     @property
+    def engines(self) -> dict[str, str] | None:
+        """The inner embedder's engines (``/health``), if it reports them."""
+        return getattr(self.inner, "engines", None)
+
+    @property
     def waiting(self) -> int:
         """Calls queued and not yet taken by a worker (a load figure)."""
         return self._queue.qsize()

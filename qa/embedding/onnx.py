@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +61,41 @@ class OnnxEmbedder(BaseEmbedder):
 
 def onnx_file(settings: Settings, st: Any, fingerprint: str) -> Path:
     """Export (once, cached by fingerprint) the model with pooling and normalisation inside."""
-    import torch
-
-    slug = "".join(c if c.isalnum() else "-" for c in fingerprint)
-    target = Path(settings.cache_dir) / "onnx" / slug / f"model_qint8_v{ONNX_RECIPE}.onnx"
+    target = export_folder(settings, fingerprint) / f"model_qint8_v{ONNX_RECIPE}.onnx"
     if target.is_file():
         return target
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    say(f"exporting {settings.model} to ONNX and quantising it to int8 (once): {target}")
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        fp32 = Path(tmp) / "model.onnx"
+        export_graph(st, fp32)
+        part = Path(tmp) / target.name
+        quantize_dynamic(
+            str(fp32),
+            str(part),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=_down_projections(fp32),
+        )
+        os.replace(part, target)
+    return target
+
+
+def export_folder(settings: Settings, fingerprint: str) -> Path:
+    """Where a model's ONNX exports are cached: one folder per fingerprint."""
+    slug = "".join(c if c.isalnum() else "-" for c in fingerprint)
+    return Path(settings.cache_dir) / "onnx" / slug
+
+
+def export_graph(st: Any, path: Path) -> None:
+    """Write the float32 ONNX graph of a sentence-transformers model (pooling and
+    normalisation inside) to ``path``. Needs the model's plain ``nn.Linear`` layers: export
+    before ``use_onednn`` swaps them."""
+    import torch
+
     names = [n for n in INPUT_NAMES if n in st.tokenizer.model_input_names]
 
     class Wrapped(torch.nn.Module):
@@ -81,31 +108,18 @@ def onnx_file(settings: Settings, st: Any, fingerprint: str) -> Path:
 
     enc = st.tokenizer(["passage: a b", "c"], padding=True, return_tensors="pt")
     axes = {n: {0: "batch", 1: "seq"} for n in names} | {"embedding": {0: "batch"}}
-    say(f"exporting {settings.model} to ONNX and quantising it to int8 (once): {target}")
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        fp32 = Path(tmp) / "model.onnx"
-        with torch.inference_mode():
-            torch.onnx.export(
-                Wrapped().eval(),
-                tuple(enc[n] for n in names),
-                str(fp32),
-                input_names=names,
-                output_names=["embedding"],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
-        part = Path(tmp) / target.name
-        quantize_dynamic(
-            str(fp32),
-            str(part),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            op_types_to_quantize=["MatMul"],
-            nodes_to_exclude=_down_projections(fp32),
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes about shapes: the graph is checked
+        torch.onnx.export(
+            Wrapped().eval(),
+            tuple(enc[n] for n in names),
+            str(path),
+            input_names=names,
+            output_names=["embedding"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
         )
-        os.replace(part, target)
-    return target
 
 
 def _down_projections(path: Path) -> list[str]:

@@ -1,4 +1,5 @@
-"""The "torch" backend: sentence-transformers on PyTorch, float32, Linear layers on oneDNN.
+"""The "torch" backend: sentence-transformers on PyTorch: float32 with Linear layers on
+oneDNN, or bfloat16 (autocast) for passages where the CPU has bfloat16 matrix units.
 
 PyTorch is imported inside the functions: importing this module (as ``qa.embedding``
 does) must stay cheap for commands that never load a model. ``import torch`` here is the
@@ -7,6 +8,7 @@ absolute one, PyTorch itself.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -14,20 +16,70 @@ import numpy as np
 from qa.config import Settings
 from qa.embedding.base import BaseEmbedder
 
+#: bfloat16 vectors share the float32 fingerprint only at this cosine or above (PROBES).
+MIN_BF16_COSINE = 0.999
+
 
 class TorchEmbedder(BaseEmbedder):
-    """sentence-transformers on PyTorch, float32."""
+    """sentence-transformers on PyTorch; passages in ``precision`` (queries always float32:
+    a single short text loses more to conversions than bfloat16 saves)."""
 
     concurrent_queries = True
 
-    def __init__(self, settings: Settings, st: Any, fingerprint: str) -> None:
+    def __init__(
+        self, settings: Settings, st: Any, fingerprint: str, precision: str = "float32"
+    ) -> None:
         import torch
 
         super().__init__(settings)
-        self.st, self.fingerprint = st, fingerprint
+        self.st, self.fingerprint, self.precision = st, fingerprint, precision
         self._adopt(st)
         self._passage_threads = settings.threads or torch.get_num_threads()
+        self._bf16 = False  # passages under bfloat16 autocast (set by ``check_bf16``)
+        self._job = threading.local()  # whether this thread's current call embeds passages
+        self.bf16_cosine: float | None = None
         st.eval()
+
+    def check_bf16(self, unit: str | None) -> bool:
+        """Switch passages to bfloat16 when its vectors agree with float32 (lowest cosine
+        over ``PROBES`` ≥ ``MIN_BF16_COSINE``); else stay float32. ``unit`` names the CPU
+        unit that makes it fast (None: forced by QA_PRECISION, emulated)."""
+        from qa.embedding.base import say
+        from qa.embedding.light import PROBES
+
+        texts = list(PROBES)
+        self._bf16 = False
+        reference = self.embed_passages(texts)
+        self._bf16 = True
+        trial = self.embed_passages(texts)
+        self.bf16_cosine = float((reference * trial).sum(axis=1).min())
+        if self.bf16_cosine >= MIN_BF16_COSINE:
+            self.precision = f"bfloat16 ({unit or 'emulated: QA_PRECISION=bfloat16'})"
+        else:
+            self._bf16, self.precision = False, "float32"
+            say(f"bfloat16 agrees with float32 only to cosine {self.bf16_cosine:.5f}: float32")
+        return self._bf16
+
+    @property
+    def bf16_active(self) -> bool:
+        return self._bf16
+
+    @property
+    def engines(self) -> dict[str, str]:
+        from qa.embedding.cpu import cpu_info
+
+        return {
+            "queries": "torch float32",
+            "passages": f"torch {self.precision}",
+            "matrix units": ", ".join(cpu_info().units) or "none",
+            "cpu": cpu_info().model,
+        }
+
+    def _embed(
+        self, texts: list[str], prompt: str, show_progress: bool, queries: bool
+    ) -> np.ndarray:
+        self._job.bf16 = self._bf16 and not queries
+        return super()._embed(texts, prompt, show_progress, queries)
 
     def _set_threads(self, queries: bool) -> None:
         """One thread for queries, all for passages.
@@ -49,7 +101,8 @@ class TorchEmbedder(BaseEmbedder):
 
         with self._tok_lock:
             features = self.st.preprocess([prompt + t for t in batch])
-        with torch.inference_mode():
+        bf16 = bool(getattr(self._job, "bf16", False))
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
             return self.st(features)["sentence_embedding"].float().numpy()
 
 

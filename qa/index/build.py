@@ -27,6 +27,7 @@ import os
 import shutil
 import time
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ from qa.index import dense
 from qa.index.access import access_of, without_rules
 from qa.index.lexical import LexicalIndex
 from qa.index.manifest import BuiltWith, IndexProblem, make_manifest
+from qa.index.quick import build_stat, stat_entry
+from qa.index.report import BuildReport
 from qa.index.reuse import Previous, previous_build, rehome
 from qa.index.sentences import (
     SentencePlan,
@@ -65,40 +68,6 @@ log = logging.getLogger(__name__)
 #: Passages handed to the embedder at once: the progress bar moves, and a query served
 #: during a ``--watch`` re-index waits for one such call at most, not for the whole build.
 EMBED_BATCH = 256
-
-
-@dataclass
-class BuildReport:
-    """What a build did; ``changed`` is False when the index was already up to date."""
-
-    build_id: str
-    path: Path
-    sources: int
-    passages: int
-    embedded: int
-    reused: int
-    removed: list[str] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    seconds: float = 0.0
-    changed: bool = True
-    formats: dict[str, int] = field(default_factory=dict)  # indexed files per format
-    scanned: dict[str, tuple[int, ...]] = field(default_factory=dict)  # path -> scanned pages
-    warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, warning)
-    unmatched: int = 0  # files no access rule matches: visible to nobody
-    sentences: int = 0  # sentences embedded for answer spans (reused ones not counted)
-    sentence_seconds: float = 0.0  # of ``seconds``, spent cutting and embedding them
-    access_file: str | None = None  # the rules file; None: everything public
-
-    def describe(self, docs: list[SourceDoc], access: dict[str, Any]) -> BuildReport:
-        """This report with what the files say (formats, scans, warnings) and the access."""
-        self.unmatched = int(access.get("unmatched") or 0)
-        self.access_file = access.get("file")
-        for d in docs:
-            self.formats[d.format] = self.formats.get(d.format, 0) + 1
-            if d.scanned_pages:
-                self.scanned[d.path] = d.scanned_pages
-            self.warnings.extend((d.path, w) for w in d.warnings)
-        return self
 
 
 def _unchanged(
@@ -236,6 +205,12 @@ def _scan(settings: Settings, previous: Previous) -> tuple[list[SourceDoc], list
     return docs, skipped
 
 
+def passage_job(embedder: Embedder, count: int) -> AbstractContextManager[None]:
+    """Tells an embedder that picks its engine per job how many texts this build embeds."""
+    job = getattr(embedder, "passage_job", None)
+    return job(count) if job is not None else nullcontext()
+
+
 def build_index(
     settings: Settings, embedder: Embedder, progress: bool = True, rebuild: bool = False
 ) -> BuildReport:
@@ -247,6 +222,7 @@ def build_index(
     index_dir = Path(settings.index_dir)
     with lock(index_dir):
         previous = Previous() if rebuild else previous_build(index_dir, embedder, settings)
+        since_ns = time.time_ns()  # files changed after this are hashed next time (quick)
         docs, skipped = _scan(settings, previous)
         meta, access = access_of(settings, docs)
         if previous.unchanged(docs, meta):
@@ -255,13 +231,16 @@ def build_index(
             return report
         languages = {key: old.language for key, old in previous.reusable.items()}
         plan = _plan(docs, previous, settings, embedder, languages)
-        matrix = _vectors(plan, embedder, progress)
-        table = embed_sentences(plan.sentences, {d.path: d.text for d in docs}, embedder, progress)
+        texts = {d.path: d.text for d in docs}
+        with passage_job(embedder, len(plan.new) + plan.sentences.to_embed):
+            matrix = _vectors(plan, embedder, progress)
+            table = embed_sentences(plan.sentences, texts, embedder, progress)
         build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         manifest = make_manifest(
             build_id, settings, embedder, docs, plan.passages, skipped, languages, meta, access
         )
         _add_sentences(manifest, table)
+        manifest["stat"] = stat_entry(settings, docs, skipped, since_ns)
         path = _write_build(index_dir, build_id, manifest, docs, plan.passages, matrix, table)
         swap(index_dir, build_id)
         collect(index_dir)
@@ -320,6 +299,8 @@ def _write_build(
         dense.save(dense.build(matrix, manifest["dense"]["type"]), tmp / "dense.faiss")
         LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
         sync_tree(tmp)  # FAISS and bm25s do not fsync: on disk before the manifest says whole
+        if "stat" in manifest:  # the build's own files, so quick sees one damaged since
+            manifest["stat"]["build"] = build_stat(tmp)
         write_json(tmp / "manifest.json", manifest)  # last: its presence marks a whole build
         os.rename(tmp, final)
     except (OSError, RuntimeError) as exc:  # FAISS reports a failed write as RuntimeError

@@ -17,8 +17,6 @@ from typing import Any, Protocol
 
 from qa.chunking import SEPARATORS
 from qa.config import Settings
-from qa.index import dense
-from qa.language import detect
 from qa.sources import ReadKey, Skipped, SourceDoc
 from qa.types import Embedder, Passage
 
@@ -120,6 +118,9 @@ def make_manifest(
     """The manifest of a new build; ``languages`` (by ``SourceDoc.key``) saves re-detecting
     unchanged files; ``meta`` (by path) holds each file's groups and modification time and
     ``access`` where the rules came from (``qa.index.access``)."""
+    from qa.index import dense  # FAISS and lingua: only a build needs them
+    from qa.language import detect
+
     meta = meta or {}
     counts: dict[str, int] = {}
     for p in passages:

@@ -105,10 +105,20 @@ def swap(index_dir: Path, build_id: str) -> None:
     fsync(index_dir)
 
 
+def _made(build: Path) -> tuple[str, int, str]:
+    """Oldest first: by the id's second, then by the folder's time, since two builds made in
+    one second have random suffixes that do not sort by age."""
+    try:
+        made = build.stat().st_mtime_ns
+    except OSError:  # removed meanwhile
+        made = 0
+    return (build.name.split("-")[0], made, build.name)
+
+
 def collect(index_dir: Path) -> None:
     """Drop old builds (keeping the previous one for readers mid-swap) and crash leftovers."""
     keep = current_version(index_dir)
-    builds = sorted((index_dir / "builds").iterdir())
+    builds = sorted((index_dir / "builds").iterdir(), key=_made)
     done = [b for b in builds if not b.name.startswith(".") and b.name != keep]
     for old in done[: max(0, len(done) - (KEEP_BUILDS - 1))]:
         shutil.rmtree(old, ignore_errors=True)

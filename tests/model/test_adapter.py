@@ -24,6 +24,7 @@ LAYERS = [f"encoder.layer.{i}.attention.self.{m}" for i in range(12) for m in ("
 
 
 def _settings(tmp_path: Path, adapter: str, **kw: object) -> Settings:
+    kw.setdefault("query_engine", "model")  # PyTorch; one test checks the ONNX export too
     return Settings(
         model_adapter=adapter,
         sources_dir=tmp_path / "sources",
@@ -58,7 +59,7 @@ def write_adapter(folder: Path, rank: int = 4, alpha: int = 8, seed: int = 0) ->
 
 @pytest.fixture(scope="module")
 def base():
-    return load_embedder(Settings(model_adapter="none", _env_file=None))
+    return load_embedder(Settings(model_adapter="none", query_engine="model", _env_file=None))
 
 
 def test_adapter_merges_and_changes_the_vectors(tmp_path: Path, base) -> None:
@@ -69,6 +70,10 @@ def test_adapter_merges_and_changes_the_vectors(tmp_path: Path, base) -> None:
     a, b = base.embed_queries(TEXTS), tuned.embed_queries(TEXTS)
     cos = (a * b).sum(axis=1)
     assert (cos < 0.9999).all() and (cos > 0.5).all()  # changed, still the same model
+    # the ONNX query engine is exported from the merged weights, under the adapter's name
+    light = load_embedder(_settings(tmp_path, str(folder), query_engine="auto"))
+    assert type(light).__name__ == "EngineEmbedder" and light.fingerprint == tuned.fingerprint
+    assert ((light.embed_queries(TEXTS) * b).sum(axis=1) > 0.9999).all()
     # another adapter, another fingerprint; "none" is the plain model's
     other = write_adapter(tmp_path / "other", seed=1)
     assert expected_fingerprint(_settings(tmp_path, str(other))) != tuned.fingerprint

@@ -33,11 +33,12 @@ def _offline(monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("QA_QUERY_ENGINE", "model")  # PyTorch itself (test_engines: the rest)
 
 
 @pytest.fixture(scope="session")
 def e5():
-    return load_embedder(Settings())
+    return load_embedder(Settings(query_engine="model"))
 
 
 @pytest.fixture(scope="session")

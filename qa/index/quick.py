@@ -148,9 +148,15 @@ def _same_bytes(path: Path, sha256: str, max_bytes: int) -> bool:
         return False
 
 
-def quick_up_to_date(settings: Settings, fingerprint: str) -> BuildReport | None:
+#: What ``quick_up_to_date`` returns when an indexed file's bytes changed: a build is due,
+#: and the full test (which reads and hashes every file) would only say so again.
+EDITED = "edited"
+
+
+def quick_up_to_date(settings: Settings, fingerprint: str) -> BuildReport | str | None:
     """The report of a build that would change nothing, when file times (and, for touched
-    files, their bytes) show it; None when this cannot tell (the full test decides)."""
+    files, their bytes) show it; ``EDITED`` when a file's bytes changed; None when this
+    cannot tell (the full test decides)."""
     from qa.index.access import rules_path
     from qa.sources.registry import reader_for
 
@@ -199,7 +205,7 @@ def quick_up_to_date(settings: Settings, fingerprint: str) -> BuildReport | None
         if files.get(rel) != _lstat(path) and not _same_bytes(
             path, str(info["sha256"]), settings.max_file_bytes
         ):
-            return None
+            return EDITED
         seen += 1
     if seen != len(sources) or skipped_seen != {s.path for s in skipped}:
         return None  # a file removed, or a skipped one gone: the full test says what changed
@@ -242,8 +248,10 @@ def up_to_date(settings: Settings, fingerprint: str) -> BuildReport | None:
     """The report of a build that would change nothing, else None: from file times when
     they tell, else by the full test (which reads and hashes every file)."""
     report = quick_up_to_date(settings, fingerprint)
-    if report is not None:
+    if isinstance(report, BuildReport):
         return report
+    if report == EDITED:  # build_index checks again anyway: nothing is skipped wrongly
+        return None
     from qa.index.build import up_to_date as full_test
 
     return full_test(settings, fingerprint)

@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # `python bench/run.py` as well as `python -m ben
 
 from bench.common import ROOT, Context, load, machine, workdir
 
-PARTS = ("indexing", "reading", "querying", "peer", "scale", "access", "ray")
+PARTS = ("indexing", "reading", "querying", "cold", "peer", "scale", "access", "ray")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,6 +72,10 @@ def _run_part(name: str, ctx: Context, args: argparse.Namespace) -> dict:
         from bench import querying
 
         return querying.run(ctx)
+    if name == "cold":
+        from bench import coldstart
+
+        return coldstart.run(ctx)
     if name == "peer":
         from bench import peer
 

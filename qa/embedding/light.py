@@ -43,6 +43,11 @@ PROBES = (
 )
 
 
+#: Query calls of at least this many texts run on the all-cores session (the server's
+#: batcher hands each worker far fewer, so its queries stay one thread each).
+BATCH_JOB = 24
+
+
 def engine_folder(settings: Settings, fingerprint: str) -> Path:
     return export_folder(settings, fingerprint) / f"fp32_v{LIGHT_RECIPE}"
 
@@ -91,7 +96,8 @@ class LightEmbedder(BaseEmbedder):
     def _embed(
         self, texts: list[str], prompt: str, show_progress: bool, queries: bool
     ) -> np.ndarray:
-        self._job.queries = queries
+        # a large batch of questions (``qa eval``) is a batch job: every core, like passages
+        self._job.queries = queries and len(texts) < BATCH_JOB
         return super()._embed(texts, prompt, show_progress, queries)
 
     def _run(self, batch: list[str], prompt: str) -> np.ndarray:

@@ -36,7 +36,7 @@ def result_from_search(data: Any) -> SearchResult:
 class HttpSearcher:
     """``POST /search`` of a running server; any httpx.Client works (FastAPI's TestClient too).
 
-    It has no ``search_batch``: each question is one timed request, as a user would send it.
+    Each question is one timed request, as a user would send it.
     """
 
     def __init__(

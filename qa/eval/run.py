@@ -7,6 +7,8 @@ judged in ``metrics`` and printed in ``report``; they are never changed after th
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from qa.access import Caller, Filters
     from qa.retriever import Retriever
 
-BATCH = 64
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,7 @@ def load_gold(path: Path) -> list[GoldQuestion]:
 
 
 class Searcher(Protocol):
-    """What evaluation needs: a Retriever or ``http.HttpSearcher``. ``search_batch`` optional."""
+    """What evaluation needs: a Retriever or ``http.HttpSearcher``."""
 
     def search(self, query: str, k: int = 5) -> SearchResult: ...
 
@@ -94,9 +96,6 @@ class Scoped:
 
     def search(self, query: str, k: int = 5) -> SearchResult:
         return self.retriever.search(query, k, self.caller, self.filters)
-
-    def search_batch(self, queries: list[str], k: int = 5) -> list[SearchResult]:
-        return self.retriever.search_batch(queries, k, self.caller, self.filters)
 
 
 def _norm(text: str) -> str:
@@ -126,31 +125,22 @@ def run_questions(
     depth: int,
     progress: Callable[[int], None] | None = None,
 ) -> list[dict]:
-    """Ask every question; results from ``search_batch`` when there is one, latency from singles.
-
-    A single ``search`` per question is always timed (after one warm-up query), since a batch
-    hides the per-request cost a user of the API pays.
+    """Ask every question, one timed ``search`` each (after one warm-up query), as a user of
+    the API asks: its results are scored and its time is the question's latency.
     """
     texts = [q.question for q in questions]
     if texts:
         searcher.search(texts[0], depth)  # warm-up: lazy loads, caches
-    batch = getattr(searcher, "search_batch", None)
-    results: list[SearchResult | None] = [None] * len(texts)
-    if batch is not None:
-        for lo in range(0, len(texts), BATCH):
-            results[lo : lo + BATCH] = batch(texts[lo : lo + BATCH], depth)
+    results: list[SearchResult] = []
     latencies: list[float] = []
-    for i, text in enumerate(texts):
+    for text in texts:
         t0 = time.perf_counter()
-        single = searcher.search(text, depth)
+        results.append(searcher.search(text, depth))
         latencies.append((time.perf_counter() - t0) * 1000)
-        if results[i] is None:
-            results[i] = single
         if progress:
             progress(1)
     records = []
     for q, res, ms in zip(questions, results, latencies, strict=True):
-        assert res is not None
         records.append(
             {k: v for k, v in asdict(q).items() if k != "answer_start"}
             | {
@@ -168,5 +158,23 @@ def evaluate_searcher(
     k: int = 10,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the gold questions and summarise; the dict is what ``results.json`` holds."""
-    return summarise(run_questions(searcher, questions, max(k, CURVE_K), progress), k)
+    """Run the gold questions and summarise; the dict is what ``results.json`` holds.
+
+    ranx (import, numba's cached and uncacheable code: about 9 s in a fresh process) is
+    made ready on another thread while the questions run, which mostly wait in the model.
+    """
+    ready = threading.Thread(target=_metrics_ready, name="ranx-warm", daemon=True)
+    ready.start()
+    records = run_questions(searcher, questions, max(k, CURVE_K), progress)
+    ready.join()
+    return summarise(records, k)
+
+
+def _metrics_ready() -> None:
+    """Load and compile what ``summarise`` runs, on a few made-up questions."""
+    try:
+        from qa.eval.warm import warm
+
+        warm(questions=8)
+    except Exception:  # the real summary will say what is wrong
+        log.debug("ranx warm-up failed", exc_info=True)

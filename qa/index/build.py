@@ -27,6 +27,7 @@ import os
 import shutil
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,16 +233,18 @@ def build_index(
         languages = {key: old.language for key, old in previous.reusable.items()}
         plan = _plan(docs, previous, settings, embedder, languages)
         texts = {d.path: d.text for d in docs}
-        with passage_job(embedder, len(plan.new) + plan.sentences.to_embed):
-            matrix = _vectors(plan, embedder, progress)
-            table = embed_sentences(plan.sentences, texts, embedder, progress)
+        with ThreadPoolExecutor(1) as pool:  # BM25 in Python while the model runs in C++
+            lexical = pool.submit(LexicalIndex.build, [p.text for p in plan.passages])
+            with passage_job(embedder, len(plan.new) + plan.sentences.to_embed):
+                matrix = _vectors(plan, embedder, progress)
+                table = embed_sentences(plan.sentences, texts, embedder, progress)
         build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         manifest = make_manifest(
             build_id, settings, embedder, docs, plan.passages, skipped, languages, meta, access
         )
         _add_sentences(manifest, table)
         manifest["stat"] = stat_entry(settings, docs, skipped, since_ns)
-        path = _write_build(index_dir, build_id, manifest, docs, plan.passages, matrix, table)
+        path = _write_build(index_dir, build_id, manifest, docs, plan, matrix, table, lexical)
         swap(index_dir, build_id)
         collect(index_dir)
     report = BuildReport(
@@ -278,9 +281,10 @@ def _write_build(
     build_id: str,
     manifest: dict[str, Any],
     docs: list[SourceDoc],
-    passages: list[Passage],
+    plan: _Plan,
     matrix: np.ndarray,
     table: SentenceTable,
+    lexical: Future[LexicalIndex],
 ) -> Path:
     """Write every file of a build, the manifest last, and rename it into ``builds/``."""
     builds = index_dir / "builds"
@@ -289,7 +293,7 @@ def _write_build(
     try:
         builds.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
-        write_jsonl(tmp / "passages.jsonl", (dataclasses.asdict(p) for p in passages))
+        write_jsonl(tmp / "passages.jsonl", (dataclasses.asdict(p) for p in plan.passages))
         write_jsonl(tmp / "sources.jsonl", map(source_row, docs))
         with open(tmp / "embeddings.npy", "wb") as fh:
             np.save(fh, matrix)
@@ -297,7 +301,7 @@ def _write_build(
             os.fsync(fh.fileno())
         save_sentences(table, tmp)
         dense.save(dense.build(matrix, manifest["dense"]["type"]), tmp / "dense.faiss")
-        LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
+        lexical.result().save(tmp / "lexical")
         sync_tree(tmp)  # FAISS and bm25s do not fsync: on disk before the manifest says whole
         if "stat" in manifest:  # the build's own files, so quick sees one damaged since
             manifest["stat"]["build"] = build_stat(tmp)

@@ -259,7 +259,8 @@ def test_index_on_unchanged_sources_does_not_load_the_model(
 #: The real CLI, saying at exit whether sentence-transformers (the model) was imported.
 _REAL_WITH_IMPORTS = """
 import atexit, sys
-atexit.register(lambda: print("MODEL IMPORTED:", "sentence_transformers" in sys.modules,
+atexit.register(lambda: print("MODEL IMPORTED:", "onnxruntime" in sys.modules,
+                              "PYTORCH:", "sentence_transformers" in sys.modules,
                               file=sys.stderr))
 from qa.cli import cli
 cli(sys.argv[1:], prog_name="qa")
@@ -281,12 +282,14 @@ def test_index_with_the_real_model_skips_loading_it_when_unchanged(
             argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
         )
 
-    first = run()
+    first = run()  # a small corpus: the ONNX engine embeds it, PyTorch is never imported
     assert first.returncode == 0, first.stderr
     assert "index updated" in first.stderr and "MODEL IMPORTED: True" in first.stderr
+    assert "PYTORCH: False" in first.stderr and "small job" in first.stderr
     again = run()
     assert again.returncode == 0, again.stderr
-    assert "already up to date" in again.stderr and "MODEL IMPORTED: False" in again.stderr
+    assert "already up to date" in again.stderr
+    assert "MODEL IMPORTED: False PYTORCH: False" in again.stderr
     (tiny_sources / "veg.txt").write_text("Nye regler for vegene fra 2025.", encoding="utf-8")
     edited = run()
     assert edited.returncode == 0, edited.stderr

@@ -110,11 +110,11 @@ def test_sigkill_while_embedding_keeps_the_index_servable(tmp_path: Path) -> Non
 _KILL_WHILE_WRITING = """
 import os, signal
 from qa.index.lexical import LexicalIndex
-real = LexicalIndex.build
-def build_then_die(texts):  # passages, sources, vectors and FAISS are on disk by now
-    real(texts)
+real = LexicalIndex.save
+def save_then_die(self, folder):  # passages, sources, vectors and FAISS are on disk by now
+    real(self, folder)
     os.kill(os.getpid(), signal.SIGKILL)
-LexicalIndex.build = build_then_die
+LexicalIndex.save = save_then_die
 """
 
 

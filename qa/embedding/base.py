@@ -138,18 +138,31 @@ class BaseEmbedder:
 
             batches = tqdm(batches, desc="embedding", unit="batch")
         shared = queries and self.concurrent_queries
+        interactive = self._interactive(texts, queries)
         with contextlib.nullcontext() if shared else self._lock:
-            self._set_threads(queries)
+            self._set_threads(interactive)
             for idx in batches:
-                out[idx] = self._run([texts[i] for i in idx], prompt)
+                out[idx] = self._run([texts[i] for i in idx], prompt, interactive)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
 
-    def _run(self, batch: list[str], prompt: str) -> np.ndarray:
+    def _interactive(self, texts: list[str], queries: bool) -> bool:
+        """Whether a call is someone's question (one thread, float32) rather than batch work
+        (passages): engines pick threads and precision by it. Engines that treat a large
+        batch of questions as batch work override this."""
+        return queries
+
+    def _run(self, batch: list[str], prompt: str, interactive: bool) -> np.ndarray:
         raise NotImplementedError
 
-    def _set_threads(self, queries: bool) -> None:
+    def _set_threads(self, interactive: bool) -> None:
         """Engines with their own thread settings override this."""
+
+
+def lowest_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The lowest cosine between two engines' unit vectors of the same texts, row by row:
+    the figure every "same vectors" check (ONNX, bfloat16) is held to."""
+    return float((a * b).sum(axis=1).min())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, dim={self.dim}, fp={self.fingerprint!r})"

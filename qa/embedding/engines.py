@@ -33,15 +33,24 @@ class EngineEmbedder:
     concurrent_queries = True  # the light engine's runs are re-entrant, one thread each
 
     def __init__(
-        self, settings: Settings, light: LightEmbedder, heavy: Callable[[], Any] | Any
+        self,
+        settings: Settings,
+        light: LightEmbedder,
+        *,
+        heavy: Any = None,
+        load_heavy: Callable[[], Any] | None = None,
     ) -> None:
+        """``heavy``: the PyTorch embedder, already loaded; else ``load_heavy`` loads it on
+        the first large job."""
+        if (heavy is None) == (load_heavy is None):
+            raise ValueError("give the heavy engine or its loader, one of them")
         self.light = light
         self.name, self.backend = settings.model, settings.backend
         self.dim, self.max_tokens = light.dim, light.max_tokens
         self.fingerprint = light.fingerprint
         self.query_prompt, self.passage_prompt = light.query_prompt, light.passage_prompt
-        self._heavy: Any = None if callable(heavy) else heavy
-        self._load_heavy = heavy if callable(heavy) else None
+        self._heavy = heavy
+        self._load_heavy = load_heavy
         self._heavy_lock = threading.Lock()
         self._job: int | None = None  # texts the current build will embed, when it said
         self.last_passages: str | None = None  # the engine that ran the last passage job

@@ -111,7 +111,9 @@ def load_embedder(settings: Settings) -> Embedder:
         fingerprint = expected_fingerprint(settings)
         light = load_light(settings, fingerprint) if fingerprint else None
         if light is not None:
-            return EngineEmbedder(settings, light, lambda: _load_model(settings, export=False))
+            return EngineEmbedder(
+                settings, light, load_heavy=lambda: _load_model(settings, export=False)
+            )
     return _load_model(settings, export=True)
 
 
@@ -167,4 +169,4 @@ def _load_model(settings: Settings, export: bool) -> Embedder:
         model.check_bf16(unit)
     if not model.bf16_active and st.device.type == "cpu" and use_onednn(st[0].auto_model):
         model.precision = "float32 (oneDNN)"
-    return EngineEmbedder(settings, light, model) if light is not None else model
+    return EngineEmbedder(settings, light, heavy=model) if light is not None else model

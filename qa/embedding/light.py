@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from qa.config import Settings
-from qa.embedding.base import BaseEmbedder, say
+from qa.embedding.base import BaseEmbedder, lowest_cosine, say
 from qa.embedding.onnx import export_folder, export_graph
 
 LIGHT_RECIPE = 2  # bump when the export or its checks change: the cached folder is redone
@@ -76,32 +76,28 @@ class LightEmbedder(BaseEmbedder):
         self._threads = {True: 1, False: settings.threads or 0}  # 0: ORT takes every core
         self._sessions: dict[bool, Any] = {}
         self._session_lock = threading.Lock()
-        self._job = threading.local()  # whether this thread's current call embeds queries
 
-    def session(self, queries: bool) -> Any:
-        """The session for queries or for passages, made the first time it is needed."""
+    def session(self, interactive: bool) -> Any:
+        """The session for questions or for batch work, made the first time it is needed."""
         with self._session_lock:
-            if queries not in self._sessions:
+            if interactive not in self._sessions:
                 import onnxruntime as ort
 
                 opts = ort.SessionOptions()
-                opts.intra_op_num_threads = self._threads[queries]
+                opts.intra_op_num_threads = self._threads[interactive]
                 opts.inter_op_num_threads = 1
                 opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                self._sessions[queries] = ort.InferenceSession(
+                self._sessions[interactive] = ort.InferenceSession(
                     str(self._model), opts, providers=["CPUExecutionProvider"]
                 )
-            return self._sessions[queries]
+            return self._sessions[interactive]
 
-    def _embed(
-        self, texts: list[str], prompt: str, show_progress: bool, queries: bool
-    ) -> np.ndarray:
+    def _interactive(self, texts: list[str], queries: bool) -> bool:
         # a large batch of questions (``qa eval``) is a batch job: every core, like passages
-        self._job.queries = queries and len(texts) < BATCH_JOB
-        return super()._embed(texts, prompt, show_progress, queries)
+        return queries and len(texts) < BATCH_JOB
 
-    def _run(self, batch: list[str], prompt: str) -> np.ndarray:
-        session = self.session(bool(getattr(self._job, "queries", True)))
+    def _run(self, batch: list[str], prompt: str, interactive: bool) -> np.ndarray:
+        session = self.session(interactive)
         with self._tok_lock:
             self._counter.enable_truncation(self.max_tokens)
             self._counter.enable_padding(pad_id=self._pad_id)
@@ -187,5 +183,5 @@ def _agreement(light: BaseEmbedder, reference: BaseEmbedder) -> float:
     for side in ("embed_queries", "embed_passages"):
         a = getattr(light, side)(texts)
         b = getattr(reference, side)(texts)
-        low = min(low, float((a * b).sum(axis=1).min()))
+        low = min(low, lowest_cosine(a, b))
     return low

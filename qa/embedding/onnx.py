@@ -46,7 +46,7 @@ class OnnxEmbedder(BaseEmbedder):
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.tokenizer = st.tokenizer
 
-    def _run(self, batch: list[str], prompt: str) -> np.ndarray:
+    def _run(self, batch: list[str], prompt: str, interactive: bool) -> np.ndarray:
         with self._tok_lock:
             enc = self.tokenizer(
                 [prompt + t for t in batch],

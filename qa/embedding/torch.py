@@ -8,13 +8,12 @@ absolute one, PyTorch itself.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
 
 from qa.config import Settings
-from qa.embedding.base import BaseEmbedder
+from qa.embedding.base import BaseEmbedder, lowest_cosine
 
 #: bfloat16 vectors share the float32 fingerprint only at this cosine or above (PROBES).
 MIN_BF16_COSINE = 0.999
@@ -36,7 +35,6 @@ class TorchEmbedder(BaseEmbedder):
         self._adopt(st)
         self._passage_threads = settings.threads or torch.get_num_threads()
         self._bf16 = False  # passages under bfloat16 autocast (set by ``check_bf16``)
-        self._job = threading.local()  # whether this thread's current call embeds passages
         self.bf16_cosine: float | None = None
         st.eval()
 
@@ -52,7 +50,7 @@ class TorchEmbedder(BaseEmbedder):
         reference = self.embed_passages(texts)
         self._bf16 = True
         trial = self.embed_passages(texts)
-        self.bf16_cosine = float((reference * trial).sum(axis=1).min())
+        self.bf16_cosine = lowest_cosine(reference, trial)
         if self.bf16_cosine >= MIN_BF16_COSINE:
             self.precision = f"bfloat16 ({unit or 'emulated: QA_PRECISION=bfloat16'})"
         else:
@@ -75,13 +73,7 @@ class TorchEmbedder(BaseEmbedder):
             "cpu": cpu_info().model,
         }
 
-    def _embed(
-        self, texts: list[str], prompt: str, show_progress: bool, queries: bool
-    ) -> np.ndarray:
-        self._job.bf16 = self._bf16 and not queries
-        return super()._embed(texts, prompt, show_progress, queries)
-
-    def _set_threads(self, queries: bool) -> None:
+    def _set_threads(self, interactive: bool) -> None:
         """One thread for queries, all for passages.
 
         A query is a few dozen tokens: splitting its small matmuls over threads saves
@@ -91,17 +83,17 @@ class TorchEmbedder(BaseEmbedder):
         """
         import torch
 
-        wanted = 1 if queries else self._passage_threads
+        wanted = 1 if interactive else self._passage_threads
         if torch.get_num_threads() != wanted:
             torch.set_num_threads(wanted)
 
-    def _run(self, batch: list[str], prompt: str) -> np.ndarray:
+    def _run(self, batch: list[str], prompt: str, interactive: bool) -> np.ndarray:
         """``SentenceTransformer.encode`` in its two steps, so only tokenizing is locked."""
         import torch
 
         with self._tok_lock:
             features = self.st.preprocess([prompt + t for t in batch])
-        bf16 = bool(getattr(self._job, "bf16", False))
+        bf16 = self._bf16 and not interactive  # a question stays float32
         with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
             return self.st(features)["sentence_embedding"].float().numpy()
 

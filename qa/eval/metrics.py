@@ -8,6 +8,7 @@ ranks stay the passage ranks the user sees.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,24 @@ _RANX = {"hit": "hit_rate", "mrr": "mrr", "ndcg": "ndcg", "recall": "recall"}
 
 # ranx input: {qid: {doc: relevance}} and {qid: {doc: score}}, for the "file" and "answer" runs
 Pairs = dict[str, tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]]
+
+#: Every document id ranx is given has this many characters. ranx turns ids into fixed-width
+#: numpy strings and numba compiles its functions once per width (about 25 s on 2 cores):
+#: with file names as ids, each corpus whose longest name differs compiled again, and the
+#: set-up warm-up (``qa.eval.warm``) could not cover them.
+ID_WIDTH = 8
+ANSWER = "ANSWER__"  # the answer-bearing passage (not hex, so never a file's id)
+
+
+def _file_id(name: str) -> str:
+    """A file's id: the same for the same name in every call (``compare_results`` pairs the
+    qrels of one call with the run of another), hex so never a filler or ``ANSWER``."""
+    return hashlib.blake2b(name.encode("utf-8"), digest_size=ID_WIDTH // 2).hexdigest()
+
+
+def _filler(rank: int) -> str:
+    """A non-relevant stand-in at ``rank`` (later passages of a file already listed)."""
+    return f"#{rank:0{ID_WIDTH - 1}d}"
 
 
 def metric_names(k: int) -> list[str]:
@@ -73,18 +92,18 @@ def qrels_and_runs(records: list[dict]) -> Pairs:
     sr: dict = {}
     for rec in records:
         qid, rows, n = rec["id"], rec["results"], len(rec["results"])
-        fq[qid], aq[qid] = {rec["source"]: 1}, {"ANSWER": 1}
+        fq[qid], aq[qid] = {_file_id(rec["source"]): 1}, {ANSWER: 1}
         files: dict[str, float] = {}
         answers: dict[str, float] = {}
         spans: dict[str, float] = {}
         for r in rows:
             score = float(n - r["rank"] + 1)  # distinct, decreasing: ranx keeps our order
-            doc = r["source"] if r["source"] not in files else f"#{r['rank']}"
-            files[doc] = score
-            first = r["has_answer"] and "ANSWER" not in answers
-            answers["ANSWER" if first else f"#{r['rank']}"] = score
-            first = r.get("has_span", False) and "ANSWER" not in spans
-            spans["ANSWER" if first else f"#{r['rank']}"] = score
+            doc = _file_id(r["source"])
+            files[doc if doc not in files else _filler(r["rank"])] = score
+            first = r["has_answer"] and ANSWER not in answers
+            answers[ANSWER if first else _filler(r["rank"])] = score
+            first = r.get("has_span", False) and ANSWER not in spans
+            spans[ANSWER if first else _filler(r["rank"])] = score
         fr[qid], ar[qid], sr[qid] = files, answers, spans
     return {"file": (fq, fr), "answer": (aq, ar), "span": (aq, sr)}
 

@@ -5,7 +5,9 @@ compiles them (about a minute on 2 cores) and writes the machine code to numba's
 (beside ranx, else ``NUMBA_CACHE_DIR``); later processes load it in a fraction of a second.
 ``scripts/setup.sh`` runs this, so the first ``qa eval`` after installing does not pay for
 the compilation. Same metrics and the same argument types as ``qa eval`` (``summarise``
-over a few made-up questions): a type numba has not seen would compile again.
+over a few made-up questions): a type numba has not seen would compile again. Document
+ids are part of that type (ranx makes fixed-width strings of them), which is why
+``qa.eval.metrics`` gives ranx ids of one width (``ID_WIDTH``) whatever the file names.
 """
 
 from __future__ import annotations

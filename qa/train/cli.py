@@ -33,7 +33,14 @@ from qa.cli_context import embedder_or_fail, fail, settings_or_fail
 @click.option("--epochs", type=float, default=1.0, show_default=True)
 @click.option("--max-steps", type=int, default=-1, help="Stop after this many steps.")
 @click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", "learning_rate", type=float, default=2e-4, show_default=True)
+@click.option("--lr", "learning_rate", type=float, default=1e-4, show_default=True)
+@click.option(
+    "--scale",
+    type=float,
+    default=100.0,
+    show_default=True,
+    help="Inverse temperature of the ranking loss (e5 was trained at 0.01, i.e. 100).",
+)
 @click.option("--rank", type=int, default=8, show_default=True, help="LoRA rank.")
 @click.option("--max-seq-length", type=int, default=256, show_default=True)
 @click.option("--limit", type=int, default=None, help="Use only the first N questions.")
@@ -45,6 +52,7 @@ def train_command(
     max_steps: int,
     batch_size: int,
     learning_rate: float,
+    scale: float,
     rank: int,
     max_seq_length: int,
     limit: int | None,
@@ -84,6 +92,7 @@ def train_command(
         max_steps=max_steps,
         batch_size=batch_size,
         learning_rate=learning_rate,
+        scale=scale,
         rank=rank,
         max_seq_length=max_seq_length,
         seed=seed,

@@ -35,13 +35,16 @@ class TrainConfig:
     max_steps: int = -1  # > 0: stop after this many steps (smoke runs)
     batch_size: int = 32
     mini_batch: int = 16  # CachedMNRL: activations of 16 texts at a time, same loss
-    learning_rate: float = 2e-4
+    learning_rate: float = 1e-4
+    # e5 was trained at temperature 0.01: sentence-transformers' default scale 20 (0.05)
+    # pulls its narrow band of cosines apart and the first run got worse while its loss fell
+    scale: float = 100.0
     rank: int = 8
     alpha: int = 16
     dropout: float = 0.05
     max_seq_length: int = 256
     warmup_ratio: float = 0.1
-    evals: int = 2  # held-out evaluations during training (plus one before)
+    evals: int = 4  # held-out evaluations during training (plus one before)
     seed: int = 13
 
 
@@ -197,7 +200,9 @@ def train_adapter(
         model=model,
         args=args,
         train_dataset=data,
-        loss=CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch),
+        loss=CachedMultipleNegativesRankingLoss(
+            model, scale=config.scale, mini_batch_size=config.mini_batch
+        ),
         callbacks=[HeldOut()],
     )
     trainer.train()

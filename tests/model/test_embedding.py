@@ -242,12 +242,12 @@ def test_concurrent_query_batches_match_sequential_ones_and_encode(e5, monkeypat
     lock, in_flight, most = threading.Lock(), [0], [0]
     run = e5._run
 
-    def counted(batch, prompt):  # type: ignore[no-untyped-def]
+    def counted(batch, prompt, interactive):  # type: ignore[no-untyped-def]
         with lock:
             in_flight[0] += 1
             most[0] = max(most[0], in_flight[0])
         try:
-            return run(batch, prompt)
+            return run(batch, prompt, interactive)
         finally:
             with lock:
                 in_flight[0] -= 1

@@ -140,3 +140,28 @@ def test_compare_with_paired_test(tmp_path: Path) -> None:
     for metric, r in cmp["rows"].items():
         assert r["a"] == pytest.approx(a["metrics"]["all"][metric], abs=1e-4), metric
         assert r["b"] == pytest.approx(b["metrics"]["all"][metric], abs=1e-4), metric
+
+
+def test_every_id_ranx_sees_has_one_width_whatever_the_file_names() -> None:
+    """ranx compiles per id width: names of any length must give ids of ID_WIDTH, the
+    same id for the same name in every call, and the gold file's id in qrels and run."""
+    from qa.eval.metrics import ID_WIDTH, qrels_and_runs
+
+    long_name = "Kommunal- og distriktsdepartementet – rundskriv H-5-2026 (høring).txt"
+    rec = {
+        "id": "q1",
+        "source": long_name,
+        "results": [
+            {"rank": 1, "source": "a.txt", "has_answer": False, "has_span": False},
+            {"rank": 2, "source": long_name, "has_answer": True, "has_span": True},
+            {"rank": 3, "source": long_name, "has_answer": True, "has_span": False},
+        ],
+    }
+    pairs = qrels_and_runs([rec])
+    for qrels, run in pairs.values():
+        ids = [d for q in (*qrels.values(), *run.values()) for d in q]
+        assert {len(d) for d in ids} == {ID_WIDTH}
+    fq, fr = pairs["file"]
+    gold = next(iter(fq["q1"]))
+    assert list(fr["q1"]).index(gold) == 1  # rank 2; rank 3's passage is a filler
+    assert qrels_and_runs([rec])["file"][0] == fq

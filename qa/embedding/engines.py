@@ -94,6 +94,9 @@ class EngineEmbedder:
                 self._heavy = heavy
             return self._heavy
 
+    def __repr__(self) -> str:
+        return f"EngineEmbedder({self.name!r}, dim={self.dim}, fp={self.fingerprint!r})"
+
     @property
     def engines(self) -> dict[str, str]:
         """What runs which job, for ``qa index`` and ``/health``."""

@@ -170,3 +170,19 @@ def test_qa_train_smoke(tmp_path: Path) -> None:
     assert figures["saved"] == (out / "adapter_model.safetensors").is_file()
     if figures["saved"]:
         assert load_embedder(_settings(tmp_path, str(out))).fingerprint.count(MARK) == 1
+
+
+def test_stored_candidate_loads_and_is_not_the_default(tmp_path: Path, base) -> None:
+    """The candidate of 30 Nov (eval/adapters/norquad-r8) is a working adapter for the
+    bundled model, kept as an opt-in because it did not beat the base model on validation."""
+    folder = Path(__file__).resolve().parents[2] / "eval" / "adapters" / "norquad-r8"
+    assert Settings(_env_file=None).model_adapter == "none"
+    tuned = load_embedder(_settings(tmp_path, str(folder)))
+    assert tuned.fingerprint.startswith(base.fingerprint + MARK)
+    a, b = base.embed_queries(TEXTS), tuned.embed_queries(TEXTS)
+    cos = (a * b).sum(axis=1)
+    assert not np.allclose(a, b, atol=1e-4) and cos.min() > 0.9  # adapted, not replaced
+    meta = json.loads((folder / "training.json").read_text())
+    assert meta["figures"]["held_out_hit1_best"] > meta["figures"]["held_out_hit1_before"]
+    verdict = json.loads((folder / "validation.json").read_text())
+    assert verdict["decision"].startswith("not the default")

@@ -158,11 +158,11 @@ class BaseEmbedder:
     def _set_threads(self, interactive: bool) -> None:
         """Engines with their own thread settings override this."""
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, dim={self.dim}, fp={self.fingerprint!r})"
+
 
 def lowest_cosine(a: np.ndarray, b: np.ndarray) -> float:
     """The lowest cosine between two engines' unit vectors of the same texts, row by row:
     the figure every "same vectors" check (ONNX, bfloat16) is held to."""
     return float((a * b).sum(axis=1).min())
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r}, dim={self.dim}, fp={self.fingerprint!r})"

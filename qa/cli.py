@@ -163,8 +163,11 @@ def index_cmd(
         fail(f"sources folder not found: {settings.sources_dir}")
     report = None if rebuild else _unchanged(settings)
     if report is None:
+        embedder = embedder_or_fail(settings)
+        if not settings.ray_address:  # its session loads while the build's modules import
+            getattr(embedder, "prepare_passages", lambda: None)()
         build = _build_on_ray if settings.ray_address else _build
-        report = build(settings, embedder_or_fail(settings), rebuild=rebuild, progress=not quiet)
+        report = build(settings, embedder, rebuild=rebuild, progress=not quiet)
     if report.skipped:
         sys.exit(EXIT_SKIPPED)
 

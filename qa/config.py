@@ -66,7 +66,14 @@ class Settings(BaseSettings):
         description="LoRA adapter merged into the model at load: bundled (the one trained "
         "for the bundled model by `qa train`, docs/model.md), none, or an adapter folder.",
     )
-    batch_size: int = Field(32, ge=1, le=1024, description="Passages embedded per batch.")
+    batch_size: int = Field(32, ge=1, le=1024, description="Most texts in one model call.")
+    batch_tokens: int = Field(
+        1024,
+        ge=16,
+        le=1_000_000,
+        description="Most padded tokens in one model call (its longest text's tokens times "
+        "its texts): texts of similar length go together, long ones a few at a time.",
+    )
 
     # --- chunking ---------------------------------------------------------------------
     chunk_size: int = Field(800, ge=50, le=8000, description="Passage size in characters.")

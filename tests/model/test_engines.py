@@ -16,6 +16,7 @@ from qa.config import Settings
 from qa.embedding import engines, light, load_embedder
 from qa.embedding.cpu import cpu_info
 from qa.embedding.engines import EngineEmbedder
+from qa.embedding.onnx import ALIGN, WEIGHTS_FILE
 from qa.embedding.torch import MIN_BF16_COSINE, TorchEmbedder
 from tests.model.fidelity import fidelity_texts
 
@@ -65,10 +66,17 @@ def test_query_engine_gives_pytorchs_vectors(engine, torch_e5, texts) -> None:
 
 def test_small_jobs_stay_light_and_large_ones_load_pytorch(engine, torch_e5, monkeypatch) -> None:
     few = ["Kommunen har ansvar for skole.", "Fylket har ansvar for vegene."]
+    assert engine.large_on_heavy == (cpu_info().bf16 is not None)  # PyTorch for bfloat16 only
     with engine.passage_job(len(few)):
         small = engine.embed_passages(few)
     assert engine.last_passages is not None and engine.last_passages.startswith("onnxruntime")
     monkeypatch.setattr(engines, "SMALL_JOB", 1)
+    monkeypatch.setattr(engine, "large_on_heavy", False)  # a CPU without bfloat16 units
+    with engine.passage_job(500):
+        engine.embed_passages(few)
+    assert engine.last_passages == "onnxruntime float32 (no bfloat16 units)"
+    assert engine.engines["passages"] == engine.last_passages
+    monkeypatch.setattr(engine, "large_on_heavy", True)  # one with them
     with engine.passage_job(500):  # a build of 500 texts, embedded a batch at a time
         large = engine.embed_passages(few)
     assert engine.last_passages is not None and engine.last_passages.startswith("torch")
@@ -108,11 +116,56 @@ def test_an_export_that_disagrees_or_is_damaged_is_not_used(engine, tmp_path, mo
 
     shutil.copytree(light.engine_folder(user, engine.fingerprint), folder)
     (folder / "model.onnx").write_bytes(b"not an onnx graph")
+    older = folder.parent / "fp32_v1"  # an export of an older recipe, never loaded again
+    older.mkdir()
+    (older / "model.onnx").write_bytes(b"old")
     again = load_embedder(settings)  # damaged: removed, PyTorch loaded, exported again
     assert isinstance(again, EngineEmbedder)
-    assert (folder / "model.onnx").stat().st_size > 1_000_000
+    assert (folder / "model.onnx").stat().st_size > 100_000
+    assert (folder / WEIGHTS_FILE).stat().st_size > 400_000_000
+    assert not older.exists()
     probe = ["Hvem vedtar budsjettet?"]
     assert _cos(again.embed_queries(probe), engine.embed_queries(probe)).min() >= 0.99999
+
+    with open(folder / WEIGHTS_FILE, "r+b") as fh:  # a weights file cut short: not served
+        fh.truncate(1 << 20)
+    assert light.load_light(settings, engine.fingerprint) is None and not folder.exists()
+
+
+def test_the_weights_are_mapped_not_parsed(engine) -> None:
+    """The graph file holds no weights: they lie in one file beside it, each at an aligned
+    offset, which ONNX Runtime maps into memory (start-up: bench/README)."""
+    import onnx
+
+    folder = light.engine_folder(Settings(_env_file=None), engine.fingerprint)
+    graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
+    outside = [t for t in graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    assert sum(int(dict((e.key, e.value) for e in t.external_data)["length"]) for t in outside) > (
+        400_000_000
+    )
+    for tensor in outside:
+        where = {e.key: e.value for e in tensor.external_data}
+        assert where["location"] == WEIGHTS_FILE and int(where["offset"]) % ALIGN == 0
+    assert (folder / "model.onnx").stat().st_size < 1_000_000
+
+
+def test_a_passage_session_is_made_in_the_background(engine) -> None:
+    """``prepare`` starts the session in a thread; the first passage job then finds it and
+    gives the vectors the engine always gave."""
+    fresh = light.load_light(Settings(_env_file=None), engine.fingerprint)
+    assert fresh is not None
+    fresh.prepare(interactive=False)
+    fresh.prepare(interactive=False)  # once only
+    assert list(fresh._preparing) == [False]
+    fresh._preparing[False].join(120)
+    assert list(fresh._sessions) == [False]  # the query session is still not made
+    probe = [
+        "Kommunen har ansvar for skole.",
+        "Fylket har ansvar for vegene og kollektivtrafikken.",
+    ]
+    np.testing.assert_allclose(
+        fresh.embed_passages(probe), engine.light.embed_passages(probe), atol=1e-6
+    )
 
 
 def test_bfloat16_passages_agree_with_float32(torch_e5, texts) -> None:

@@ -41,3 +41,21 @@ def test_this_machine_is_detected_not_assumed() -> None:
     text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     assert info == parse_cpuinfo(text)
     assert (info.bf16 is not None) == any(f in info.flags for f in ("amx_bf16", "avx512_bf16"))
+
+
+def test_large_passage_jobs_load_pytorch_only_for_bfloat16(monkeypatch) -> None:
+    """Float32 runs on the light engine whatever the job; PyTorch is loaded for bfloat16."""
+    from qa.config import Settings
+    from qa.embedding import engines
+
+    amx = CpuInfo("Intel Xeon", frozenset({"amx_bf16", "amx_int8", "avx512_bf16"}))
+    epyc = CpuInfo("AMD EPYC", frozenset({"avx2"}))
+    for cpu, precision, expected in [
+        (amx, "auto", True),
+        (epyc, "auto", False),
+        (amx, "float32", False),
+        (epyc, "bfloat16", True),  # forced: emulated, but only PyTorch runs it
+    ]:
+        monkeypatch.setattr(engines, "cpu_info", lambda cpu=cpu: cpu)
+        settings = Settings(precision=precision, _env_file=None)
+        assert engines.heavy_pays(settings) is expected, (cpu.model, precision)

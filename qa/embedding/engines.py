@@ -81,7 +81,7 @@ class EngineEmbedder:
     def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         job = self._job if self._job is not None else len(texts)
         if not self.large_on_heavy or (self._heavy is None and job <= SMALL_JOB):
-            why = "no bfloat16 units" if not self.large_on_heavy else "a small job"
+            why = "a small job" if job <= SMALL_JOB else "no bfloat16 units"
             self.last_passages = f"onnxruntime float32 ({why})"
             return self.light.embed_passages(texts, show_progress=show_progress)
         heavy = self.heavy()

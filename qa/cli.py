@@ -165,7 +165,9 @@ def index_cmd(
     if report is None:
         embedder = embedder_or_fail(settings)
         if not settings.ray_address:  # its session loads while the build's modules import
-            getattr(embedder, "prepare_passages", lambda: None)()
+            from qa.embedding.engines import prepare_passages
+
+            prepare_passages(embedder)
         build = _build_on_ray if settings.ray_address else _build
         report = build(settings, embedder, rebuild=rebuild, progress=not quiet)
     if report.skipped:

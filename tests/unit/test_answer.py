@@ -93,6 +93,16 @@ def test_the_cosine_and_the_evidence_are_combined_by_a_fixed_rule() -> None:
     neighbours = np.array([0.8, 0.8, 0.9, 0.9])  # the better neighbour's (own at the edge)
     expected = sims + 0.1 * terms + 0.2 * prefixes + 0.4 * neighbours  # no name: kind 0
     assert np.allclose(values, expected)
+    # at weight 0 (the shipped one) the sentences are not even tokenized for the terms
+    calls: list[str] = []
+
+    def counting(text: str) -> list[str]:
+        calls.append(text)
+        return tokenize(text)
+
+    unweighted = Weights(terms=0.0, prefixes=0.2, kind=0.3, neighbour=0.4)
+    values = scores("vectors", TEXT, SPANS, TERMS, counting, sims, question, unweighted)
+    assert np.allclose(values, expected - 0.1 * terms) and calls == []
     # with the shipped weights the words outweigh the last sentence's closer vector
     closer = np.array([0.8, 0.8, 0.8, 0.84])
     assert choose("vectors", TEXT, SPANS, TERMS, tokenize, closer, question) == SPANS[1]

@@ -39,7 +39,7 @@ def _export(settings: Any, fuse: bool, folder: Path) -> tuple[Any, Any, float]:
     reference = TorchEmbedder(settings, st, model_fingerprint(settings, location, st))
     folder.mkdir()
     t0 = time.perf_counter()
-    cosine = light._export(settings, st, reference, folder, fuse)
+    cosine, _ = light._export(settings, st, reference, folder, fuse)
     seconds = time.perf_counter() - t0
     if cosine < light.MIN_COSINE:
         raise SystemExit(f"the {'fused' if fuse else 'plain'} export disagrees: {cosine}")

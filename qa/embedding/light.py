@@ -174,7 +174,7 @@ def export_engine(settings: Settings, st: Any, reference: BaseEmbedder) -> Light
     for fuse in (True, False):
         tmp = Path(tempfile.mkdtemp(prefix=".fp32-", dir=folder.parent))
         try:
-            cosine = _export(settings, st, reference, tmp, fuse)
+            cosine, fused = _export(settings, st, reference, tmp, fuse)
             if cosine >= MIN_COSINE:
                 try:
                     os.replace(tmp, folder)
@@ -183,18 +183,22 @@ def export_engine(settings: Settings, st: Any, reference: BaseEmbedder) -> Light
                         raise
                 _remove_older_recipes(folder)
                 return load_light(settings, reference.fingerprint)
-            kind = "fused" if fuse else "plain"
+            kind = "fused" if fused else "plain"
             say(f"the {kind} ONNX export agrees with PyTorch only to cosine {cosine:.6f}")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        if not fused:  # the plain graph itself disagrees: nothing else to try
+            break
     say("the ONNX export is not used (its vectors would differ): queries run on PyTorch")
     return None
 
 
-def _export(settings: Settings, st: Any, reference: BaseEmbedder, tmp: Path, fuse: bool) -> float:
+def _export(
+    settings: Settings, st: Any, reference: BaseEmbedder, tmp: Path, fuse: bool
+) -> tuple[float, dict[str, int]]:
     """Export into ``tmp`` (graph, mapped weights, tokenizer, engine.json) and return the
-    lowest cosine to ``reference`` on the probes; 0 when ``fuse`` fuses nothing (the plain
-    export that follows is the same graph)."""
+    lowest cosine to ``reference`` on the probes, and what was fused (nothing for a layout
+    the optimizer does not know: the graph is then the plain one)."""
     import onnx
 
     export_graph(st, tmp / "model.onnx", eager=fuse)
@@ -202,8 +206,6 @@ def _export(settings: Settings, st: Any, reference: BaseEmbedder, tmp: Path, fus
     fused: dict[str, int] = {}
     if fuse:
         graph, fused = fuse_graph(graph, st[0].auto_model.config)
-        if not fused:
-            return 0.0
     weights_bytes = externalize(tmp / "model.onnx", graph)  # mapped at load, not parsed
     st.tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
     info = {
@@ -222,7 +224,7 @@ def _export(settings: Settings, st: Any, reference: BaseEmbedder, tmp: Path, fus
     cosine = _agreement(LightEmbedder(settings, tmp), reference)
     info["min_cosine"] = round(cosine, 7)
     (tmp / "engine.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-    return cosine
+    return cosine, fused
 
 
 def _remove_older_recipes(folder: Path) -> None:

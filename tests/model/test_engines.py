@@ -122,6 +122,22 @@ def test_an_export_that_disagrees_or_is_damaged_is_not_used(
     assert "queries run on PyTorch" in said
     assert not [p for p in folder.parent.glob(".fp32-*")]  # no half-written export left
 
+    exports: list[bool] = []
+    real_export = light._export
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        exports.append(args[-1])
+        return real_export(*args, **kwargs)
+
+    caplog.clear()
+    with monkeypatch.context() as m:  # a layout the optimizer does not know: one export
+        m.setattr(light, "MIN_COSINE", 1.01)
+        m.setattr(light, "fuse_graph", lambda graph, config: (graph, {}))
+        m.setattr(light, "_export", counted)
+        assert isinstance(load_embedder(settings), TorchEmbedder)
+    assert exports == [True] and "the plain ONNX export agrees" in caplog.text
+    assert "fused ONNX" not in caplog.text and not folder.exists()
+
     shutil.copytree(light.engine_folder(user, engine.fingerprint), folder)
     (folder / "model.onnx").write_bytes(b"not an onnx graph")
     older = folder.parent / "fp32_v1"  # an export of an older recipe, never loaded again

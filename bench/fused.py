@@ -25,25 +25,31 @@ from bench.batches import _texts
 from bench.common import NORQUAD, load, machine, median
 
 
-def _export(settings: Any, fuse: bool, folder: Path) -> tuple[Any, Any, float]:
-    """(light engine, PyTorch reference, export seconds) for one recipe."""
+def _reference(settings: Any) -> tuple[Any, Any]:
+    """(the sentence-transformers model, the PyTorch float32 embedder over it), loaded once
+    for both exports (the trace puts the model's own attention back after)."""
     from sentence_transformers import SentenceTransformer
 
-    from qa.embedding import light
     from qa.embedding.factory import resolve_model
     from qa.embedding.fingerprint import model_fingerprint
     from qa.embedding.torch import TorchEmbedder
 
     location = resolve_model(settings)
     st = SentenceTransformer(location, device="cpu")
-    reference = TorchEmbedder(settings, st, model_fingerprint(settings, location, st))
+    return st, TorchEmbedder(settings, st, model_fingerprint(settings, location, st))
+
+
+def _export(settings: Any, st: Any, reference: Any, fuse: bool, folder: Path) -> tuple[Any, float]:
+    """(light engine, export seconds) for one recipe."""
+    from qa.embedding import light
+
     folder.mkdir()
     t0 = time.perf_counter()
     cosine, _ = light._export(settings, st, reference, folder, fuse)
     seconds = time.perf_counter() - t0
     if cosine < light.MIN_COSINE:
         raise SystemExit(f"the {'fused' if fuse else 'plain'} export disagrees: {cosine}")
-    return light.LightEmbedder(settings, folder), reference, seconds
+    return light.LightEmbedder(settings, folder), seconds
 
 
 def _lowest(a: np.ndarray, b: np.ndarray) -> float:
@@ -56,8 +62,9 @@ def run(rounds: int) -> dict:
     settings = Settings()
     questions = [json.loads(line)["question"] for line in (NORQUAD / "gold.jsonl").open()]
     with tempfile.TemporaryDirectory(prefix="qa-fused-") as tmp:
-        plain, reference, plain_s = _export(settings, False, Path(tmp) / "plain")
-        fused, _, fused_s = _export(settings, True, Path(tmp) / "fused")
+        st, reference = _reference(settings)
+        plain, plain_s = _export(settings, st, reference, False, Path(tmp) / "plain")
+        fused, fused_s = _export(settings, st, reference, True, Path(tmp) / "fused")
         texts = _texts(fused)
         engines = {"plain": plain, "fused": fused}
         out: dict[str, Any] = {

@@ -167,7 +167,8 @@ def fuse_graph(graph: Any, config: Any) -> tuple[Any, dict[str, int]]:
 
     with _small_token_table(graph) as restore:
         quiet = logging.getLogger("onnxruntime.transformers")  # a note per pattern tried
-        level, quiet.level = quiet.level, logging.ERROR
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # setLevel, not .level: it clears the loggers' caches
         try:
             model = optimize_model(
                 graph, model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
